@@ -1,0 +1,14 @@
+//! The Elastic YARN Operator.
+//!
+//! * [`crd`] — the `ElasticNodePool` custom resource; [`crdgen`] writes its YAML.
+//! * [`validate`] — turns a spec into a [`validate::ValidatedPool`] or clear errors.
+//! * [`schedule`] — `Periodic` windows in a time zone.
+//! * [`policy`] — the pure resize policy engine.
+//! * [`sim`] — the `simulate` main job: real traces replayed on a simulated co-located cluster.
+
+pub mod cli;
+pub mod crd;
+pub mod crdgen;
+pub mod policy;
+pub mod schedule;
+pub mod validate;
