@@ -11,4 +11,5 @@ pub mod crd;
 pub mod crdgen;
 pub mod policy;
 pub mod schedule;
+pub mod sim;
 pub mod validate;

@@ -2,15 +2,19 @@
 //!
 //! It separates two questions the published rule answers with one number:
 //!
-//! * **What may new containers get?** A level the node has really held: the lowest of the
-//!   5-minute mean minus `sigma` standard deviations, the 1-minute minimum and the newest
-//!   sample, for CPU; the 1-minute minimum of memory less a margin. The RM capacity follows this
-//!   level: up by as little as one vcore (not three), down only past the shrink tolerance.
+//! * **What may new containers get?** A CPU level the node has really held (the lowest of the
+//!   5-minute mean minus `sigma` standard deviations, the 1-minute minimum and the newest sample)
+//!   times a modest vcore overcommit, because YARN containers use less CPU than their vcores and
+//!   an idle batch cgroup delivers nothing; and the memory the node has held (1-minute minimum,
+//!   less a margin), never overcommitted. The RM capacity follows this level: up by as little as
+//!   one vcore, down only past the shrink tolerance.
 //! * **What may running containers keep?** Koordinator throttles batch CPU above its limit and
-//!   evicts the NM only when CPU satisfaction (limit / allocation) stays at or below 60%; a
-//!   throttled container still finishes, a killed one loses its work. So running containers keep
-//!   up to `cpu_overcommit` × the CPU available (satisfaction ≥ 80%), and all the memory
-//!   available (memory is never overcommitted). Only beyond that does the guarder free anything.
+//!   evicts the NM only when CPU satisfaction (limit / allocated vcores) stays at or below 60%
+//!   over its window. A throttled container still finishes; a killed one loses its work. So the
+//!   guarder acts only when satisfaction falls below `protect_satisfaction` (or memory runs
+//!   short), frees down to `target_satisfaction`, and lets signalled containers take their time
+//!   (`relaxed_deadline_seconds`) unless satisfaction is below `urgent_satisfaction`, close to
+//!   Koordinator's line, when stragglers are killed after the grace period.
 //!
 //! Lowering the RM capacity alone costs nothing but an RM call: no new containers start, and the
 //! ones that finish are not replaced. The guarder is the last resort, not the first.
@@ -18,11 +22,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DecisionInput, KeepReason, PolicyInputs, PolicyKind, PolicySettings, Proposal, ResizePolicy,
-    ResizeReason, whole_vcores,
+    CapacityBounds, DecisionInput, KeepReason, PolicyInputs, PolicyKind, PolicySettings, Proposal,
+    ResizePolicy, ResizeReason, Resources, RunningContainers, Urgency, whole_vcores,
 };
 
-/// Tuning of the `elastic` policy.
+/// Tuning of the `elastic` policy (the oracle uses the same numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ElasticTuning {
@@ -30,9 +34,17 @@ pub struct ElasticTuning {
     pub sigma: f64,
     /// Smallest growth worth an RM call, in vcores.
     pub grow_step_vcores: u32,
-    /// Running containers may hold up to this multiple of the CPU available (Koordinator
-    /// throttles them; it evicts only at a satisfaction of 60%, i.e. a multiple of 1.67).
-    pub cpu_overcommit: f64,
+    /// New containers get up to this many vcores per core of the CPU level.
+    pub vcore_overcommit: f64,
+    /// The guarder acts when CPU available / allocated vcores falls below this...
+    pub protect_satisfaction: f64,
+    /// ... and frees down to allocated vcores = CPU available / this.
+    pub target_satisfaction: f64,
+    /// Below this current satisfaction (Koordinator evicts at 0.60) the guarder frees at once
+    /// (SIGTERM); above it signalled containers get `relaxed_deadline_seconds` to leave.
+    pub urgent_satisfaction: f64,
+    /// How long a signalled container may take to leave while the node only throttles.
+    pub relaxed_deadline_seconds: u32,
     /// Share of the available memory kept free for the node's own movements.
     pub memory_margin: f64,
 }
@@ -41,10 +53,56 @@ impl Default for ElasticTuning {
     fn default() -> Self {
         ElasticTuning {
             sigma: 1.0,
-            grow_step_vcores: 1,
-            cpu_overcommit: 1.25,
+            grow_step_vcores: 2,
+            vcore_overcommit: 1.15,
+            protect_satisfaction: 0.75,
+            target_satisfaction: 0.8,
+            urgent_satisfaction: 0.67,
+            relaxed_deadline_seconds: 600,
             memory_margin: 0.05,
         }
+    }
+}
+
+/// What running containers may keep, when they hold more than the node sustains: the vcores
+/// to free down to and how urgently. `None` when nothing needs freeing.
+///
+/// Koordinator evicts only when satisfaction is low both over its window and right now, so the
+/// guarder is asked to act, gracefully, when the window average (`cpu_average`) falls below
+/// `protect_satisfaction`, and immediately when the current value (`cpu_current`) falls below
+/// `urgent_satisfaction` or memory runs short: an evicted NM loses every container, a
+/// SIGTERMed executor only its running task.
+pub(super) fn running_limit(
+    tuning: &ElasticTuning,
+    bounds: &CapacityBounds,
+    cpu_average: f64,
+    cpu_current: f64,
+    memory_mb: f64,
+    allocated: Resources,
+    used_memory_mb: Option<f64>,
+) -> Option<(u32, Urgency)> {
+    let memory = memory_mb * (1.0 - tuning.memory_margin);
+    let satisfaction = |cpu: f64| {
+        if allocated.vcores == 0 {
+            f64::INFINITY
+        } else {
+            cpu / f64::from(allocated.vcores)
+        }
+    };
+    let target = tuning.target_satisfaction.max(0.01);
+    let keep = |cpu: f64| whole_vcores(bounds.supportable_vcores(cpu / target, memory));
+    let cpu_current = cpu_current.min(cpu_average);
+    // koordlet evicts on memory really used; without a measurement, the allocation stands in.
+    let memory_short = used_memory_mb.unwrap_or(allocated.memory_mb as f64) > memory;
+    if satisfaction(cpu_current) < tuning.urgent_satisfaction || memory_short {
+        Some((keep(cpu_current), Urgency::Immediate))
+    } else if satisfaction(cpu_average) < tuning.protect_satisfaction {
+        Some((
+            keep(cpu_average),
+            Urgency::Relaxed(tuning.relaxed_deadline_seconds),
+        ))
+    } else {
+        None
     }
 }
 
@@ -74,25 +132,38 @@ impl ResizePolicy for ElasticPolicy {
             return Proposal::Keep(KeepReason::StaleMetrics);
         }
         let latest_cpu = availability.latest_cpu_cores;
-        let memory =
-            memory_1m.min.min(availability.latest_memory_mb) * (1.0 - tuning.memory_margin);
+        // koordlet evicts the moment memory use passes its threshold, so memory gets no second
+        // chance: a fall seen over the last minute is assumed to go on for as long again.
+        let latest_memory = availability.latest_memory_mb;
+        let falling = (memory_1m.mean - latest_memory).max(0.0);
+        let memory_now = memory_1m.min.min(latest_memory) - falling;
 
         let cpu_level = (cpu_5m.mean - tuning.sigma * cpu_5m.std_dev())
             .min(cpu_1m.min)
             .min(latest_cpu);
-        let level = whole_vcores(bounds.supportable_vcores(cpu_level, memory));
-
-        let cpu_sustain = cpu_1m.mean.min(latest_cpu) * tuning.cpu_overcommit;
-        let sustain = whole_vcores(bounds.supportable_vcores(cpu_sustain, memory));
+        let level = whole_vcores(bounds.supportable_vcores(
+            cpu_level * tuning.vcore_overcommit,
+            memory_now * (1.0 - tuning.memory_margin),
+        ));
 
         let current = input.current.vcores;
-        if !input
-            .allocated
-            .fits_in(&bounds.capacity_for_vcores(sustain))
-        {
+        // "Now" is the worse of the newest sample and the last minute's low: right after a drop,
+        // small whole-CPU limits bounce, and Koordinator's window still holds the drop.
+        if let Some((keep, urgency)) = running_limit(
+            tuning,
+            bounds,
+            cpu_1m.mean,
+            latest_cpu.min(cpu_1m.min),
+            memory_now,
+            input.allocated,
+            input.used.map(|u| u.memory_mb),
+        ) {
             return Proposal::Vcores {
                 vcores: level.min(current),
-                sustain_vcores: Some(sustain),
+                running: RunningContainers::Keep {
+                    vcores: keep,
+                    urgency,
+                },
                 reason: ResizeReason::ElasticProtect,
             };
         }
@@ -105,14 +176,15 @@ impl ResizePolicy for ElasticPolicy {
             }
             return Proposal::Vcores {
                 vcores: level,
-                sustain_vcores: None,
+                running: RunningContainers::Sustainable,
                 reason: ResizeReason::ElasticGrow,
             };
         }
         if f64::from(level) < f64::from(current) * (1.0 - settings.shrink_tolerance) {
+            // Running containers are sustainable (checked above): the RM alone shrinks.
             return Proposal::Vcores {
                 vcores: level,
-                sustain_vcores: Some(sustain),
+                running: RunningContainers::Sustainable,
                 reason: ResizeReason::ElasticShrink,
             };
         }
@@ -121,5 +193,44 @@ impl ResizePolicy for ElasticPolicy {
         } else {
             Proposal::Keep(KeepReason::Unchanged)
         }
+    }
+
+    /// While the exporter is stale, Koordinator's batch allocatable (on the Node object, kept by
+    /// koord-manager) still says roughly what the node gives: shrink and protect on it, never
+    /// grow.
+    fn propose_stale(&self, settings: &PolicySettings, input: &DecisionInput) -> Option<Proposal> {
+        let batch = input
+            .batch_allocatable
+            .filter(|b| b.age_seconds <= settings.stale_after_seconds.saturating_mul(2))?;
+        let tuning = &settings.elastic;
+        let bounds = &settings.bounds;
+        let level = whole_vcores(bounds.supportable_vcores(
+            batch.cpu_cores * tuning.vcore_overcommit,
+            batch.memory_mb * (1.0 - tuning.memory_margin),
+        ));
+        let current = input.current.vcores;
+        if let Some((keep, urgency)) = running_limit(
+            tuning,
+            bounds,
+            batch.cpu_cores,
+            batch.cpu_cores,
+            batch.memory_mb,
+            input.allocated,
+            input.used.map(|u| u.memory_mb),
+        ) {
+            return Some(Proposal::Vcores {
+                vcores: level.min(current),
+                running: RunningContainers::Keep {
+                    vcores: keep,
+                    urgency,
+                },
+                reason: ResizeReason::StaleFallback,
+            });
+        }
+        (level < current).then_some(Proposal::Vcores {
+            vcores: level,
+            running: RunningContainers::Sustainable,
+            reason: ResizeReason::StaleFallback,
+        })
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{
     DecisionInput, KeepReason, PolicyInputs, PolicyKind, PolicySettings, Proposal, ResizePolicy,
-    ResizeReason, whole_vcores,
+    ResizeReason, RunningContainers, whole_vcores,
 };
 
 /// Follows `kubernetes.io/batch-cpu` and `kubernetes.io/batch-memory`.
@@ -28,7 +28,7 @@ impl ResizePolicy for FollowPolicy {
             .supportable_vcores(batch.cpu_cores, batch.memory_mb);
         Proposal::Vcores {
             vcores: whole_vcores(vcores),
-            sustain_vcores: None,
+            running: RunningContainers::FitCapacity,
             reason: ResizeReason::FollowAllocatable,
         }
     }

@@ -159,6 +159,9 @@ pub struct PolicySettings {
     pub shrink_to_floor_after_seconds: u64,
     /// Capacity of the `static` policy.
     pub static_capacity: Resources,
+    /// Seconds a signalled container gets before SIGKILL (the pool's guarder grace period);
+    /// the deadline of an urgent guarder target.
+    pub grace_period_seconds: u32,
     /// Tuning of the `elastic` policy.
     pub elastic: ElasticTuning,
 }
@@ -176,6 +179,7 @@ impl PolicySettings {
             stale_after_seconds: 60,
             shrink_to_floor_after_seconds: 600,
             static_capacity: Resources::new(10, 30 * 1024),
+            grace_period_seconds: 60,
             elastic: ElasticTuning::default(),
         }
     }
@@ -209,14 +213,28 @@ pub struct BatchAllocatable {
     pub age_seconds: u64,
 }
 
-/// The least the node will offer over the coming horizon; only a simulator can know it.
+/// The least the node will offer in the near future; only a simulator can know it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Foresight {
-    /// Smallest CPU availability (cores) over the horizon.
+    /// Smallest CPU availability (cores) until the next decision has taken effect.
+    pub cpu_cores_min_soon: f64,
+    /// Smallest CPU availability (cores) over a horizon long enough to drain gracefully.
     pub cpu_cores_min: f64,
-    /// Smallest memory availability (MiB) over the horizon.
+    /// Smallest memory availability (MiB) over that horizon.
     pub memory_mb_min: f64,
+    /// Length of that horizon, seconds.
+    pub horizon_seconds: u32,
+}
+
+/// What an NM's containers really use (the guarder measures it from /proc and cgroups).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasuredUse {
+    /// CPU cores.
+    pub cpu_cores: f64,
+    /// Resident memory, MiB.
+    pub memory_mb: f64,
 }
 
 /// Everything a decision for one NM at one tick depends on.
@@ -228,6 +246,8 @@ pub struct DecisionInput {
     pub current: Resources,
     /// Resources YARN allocated to the NM's running containers.
     pub allocated: Resources,
+    /// What those containers really use, from the guarder's status; `None` when unknown.
+    pub used: Option<MeasuredUse>,
     /// Windowed availability from the node's exporter; `None` when there never was any.
     pub availability: Option<Availability>,
     /// Koordinator's batch allocatable; `None` when unknown.
@@ -266,13 +286,12 @@ pub enum PolicyInputs {
 pub enum Proposal {
     /// Leave the NM as it is.
     Keep(KeepReason),
-    /// Offer this many vcores (memory follows at the pool's ratio). Running containers may keep
-    /// `sustain_vcores` when they hold more and the NM shrinks (`None`: the new capacity).
+    /// Offer this many vcores (memory follows at the pool's ratio).
     Vcores {
         /// Capacity in vcores.
         vcores: u32,
-        /// What running containers may keep, in vcores.
-        sustain_vcores: Option<u32>,
+        /// What running containers may keep.
+        running: RunningContainers,
         /// Why.
         reason: ResizeReason,
     },
@@ -283,6 +302,41 @@ pub enum Proposal {
         /// Why.
         reason: ResizeReason,
     },
+}
+
+/// What running containers may keep when an NM changes size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunningContainers {
+    /// The new capacity; the guarder frees the rest within the grace period (the published
+    /// behaviour).
+    FitCapacity,
+    /// This many vcores (never less than the new capacity); the guarder frees the rest.
+    Keep {
+        /// Vcores they may keep.
+        vcores: u32,
+        /// How soon.
+        urgency: Urgency,
+    },
+    /// All of them: the node sustains what runs, nothing is freed.
+    Sustainable,
+}
+
+/// How soon running containers must be freed. It reaches the guarder as the target's deadline
+/// (DESIGN.md, contract 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Urgency {
+    /// Koordinator is about to evict the NM: deadline 0, so the guarder frees as fast as it
+    /// can (SIGTERM to every victim, Spark executors included; SIGKILL still only after the
+    /// grace period).
+    Immediate,
+    /// The published behaviour: deadline = the grace period; Spark executors decommission
+    /// (SIGPWR), stragglers are killed when the grace period ends.
+    #[default]
+    Grace,
+    /// The node only throttles batch work: signalled containers may take up to this many
+    /// seconds to leave gracefully before they are killed.
+    Relaxed(u32),
 }
 
 /// Why an NM stays as it is.
@@ -336,6 +390,8 @@ pub enum ResizeReason {
     OracleForesight,
     /// Metrics stale too long: back to the floor.
     StaleMetricsFloor,
+    /// The exporter is stale: shrinking on Koordinator's batch allocatable instead.
+    StaleFallback,
     /// The current capacity lies outside the pool's bounds.
     OutOfBounds,
 }
@@ -353,6 +409,7 @@ impl ResizeReason {
             ResizeReason::ElasticProtect => "elastic_protect",
             ResizeReason::OracleForesight => "oracle_foresight",
             ResizeReason::StaleMetricsFloor => "stale_metrics_floor",
+            ResizeReason::StaleFallback => "stale_fallback",
             ResizeReason::OutOfBounds => "out_of_bounds",
         }
     }
@@ -379,6 +436,10 @@ pub struct Resize {
     pub direction: Direction,
     /// What running containers may keep, when they hold more: the guarder must free the rest.
     pub guarder_target: Option<Resources>,
+    /// Seconds the guarder has to reach its target: shorter than the grace period means "as
+    /// fast as possible" (SIGTERM to every victim); containers still running at the deadline are
+    /// killed, never sooner than the grace period after their signal.
+    pub guarder_deadline_seconds: u32,
     /// Why.
     pub reason: ResizeReason,
 }
@@ -412,6 +473,16 @@ pub trait ResizePolicy: fmt::Debug + Send + Sync {
 
     /// The capacity this policy wants; the shared rules of [`decide`] apply afterwards.
     fn propose(&self, settings: &PolicySettings, input: &DecisionInput) -> Proposal;
+
+    /// What to do while the input of [`ResizePolicy::inputs`] is stale, before the floor rule
+    /// applies; `None` holds the NM as it is. Whatever it proposes, the NM never grows.
+    fn propose_stale(
+        &self,
+        _settings: &PolicySettings,
+        _input: &DecisionInput,
+    ) -> Option<Proposal> {
+        None
+    }
 }
 
 /// The policies elastic-yarn knows.
@@ -517,6 +588,8 @@ pub fn decide(
     let fresh = age.is_some_and(|age| age <= settings.stale_after_seconds);
     let proposal = if fresh {
         policy.propose(settings, input)
+    } else if let Some(fallback) = policy.propose_stale(settings, input) {
+        fallback
     } else if age.is_none_or(|age| age >= settings.shrink_to_floor_after_seconds) {
         // Nothing trustworthy for too long: the floor is the only safe size. A missing input
         // counts as stale since ever; callers report the real age once they have seen one.
@@ -528,41 +601,58 @@ pub fn decide(
         Proposal::Keep(KeepReason::StaleMetrics)
     };
 
-    let (capacity, sustain, reason) = match proposal {
+    let (capacity, running, reason) = match proposal {
         Proposal::Keep(keep) => {
             let clamped = bounds.clamp(input.current);
             if clamped == input.current {
                 return Decision::Keep(keep);
             }
-            (clamped, None, ResizeReason::OutOfBounds)
+            (
+                clamped,
+                RunningContainers::FitCapacity,
+                ResizeReason::OutOfBounds,
+            )
         }
         Proposal::Vcores {
             vcores,
-            sustain_vcores,
+            running,
             reason,
-        } => (
-            bounds.capacity_for_vcores(vcores),
-            sustain_vcores.map(|v| bounds.capacity_for_vcores(v)),
+        } => (bounds.capacity_for_vcores(vcores), running, reason),
+        Proposal::Exact { capacity, reason } => (
+            bounds.clamp(capacity),
+            RunningContainers::FitCapacity,
             reason,
         ),
-        Proposal::Exact { capacity, reason } => (bounds.clamp(capacity), None, reason),
     };
+    let grace = settings.grace_period_seconds;
     // Running containers may keep at least the new capacity, at most what the policy says the
     // node sustains; the guarder acts only when they hold more than that.
-    let keep = sustain.map_or(capacity, |s| {
-        Resources::new(
-            s.vcores.max(capacity.vcores),
-            s.memory_mb.max(capacity.memory_mb),
-        )
-    });
-    let must_free = !input.allocated.fits_in(&keep);
+    let (keep, urgency, explicit) = match running {
+        RunningContainers::FitCapacity => (Some(capacity), Urgency::Grace, false),
+        RunningContainers::Keep { vcores, urgency } => {
+            let sustained = bounds.capacity_for_vcores(vcores);
+            let keep = Resources::new(
+                sustained.vcores.max(capacity.vcores),
+                sustained.memory_mb.max(capacity.memory_mb),
+            );
+            (Some(keep), urgency, true)
+        }
+        RunningContainers::Sustainable => (None, Urgency::Grace, false),
+    };
+    let guarder_deadline_seconds = match urgency {
+        Urgency::Immediate => 0,
+        Urgency::Grace => grace,
+        Urgency::Relaxed(seconds) => seconds.max(grace),
+    };
+    let must_free = keep.is_some_and(|keep| !input.allocated.fits_in(&keep));
     if capacity == input.current {
-        if sustain.is_some() && must_free {
+        if explicit && must_free {
             // Same capacity, but the node no longer sustains what runs: only the guarder acts.
             return Decision::Resize(Resize {
                 capacity,
                 direction: Direction::Shrink,
-                guarder_target: Some(keep),
+                guarder_target: keep,
+                guarder_deadline_seconds,
                 reason,
             });
         }
@@ -572,11 +662,8 @@ pub fn decide(
         capacity.vcores > input.current.vcores || capacity.memory_mb > input.current.memory_mb;
     let shrinks =
         capacity.vcores < input.current.vcores || capacity.memory_mb < input.current.memory_mb;
-    let to_floor = matches!(
-        reason,
-        ResizeReason::OutOfBounds | ResizeReason::StaleMetricsFloor
-    );
-    if grows && !fresh && !to_floor {
+    let only_to_floor = capacity == bounds.clamp(input.current);
+    if grows && !fresh && !only_to_floor {
         // Never grow on stale or missing metrics, whatever the proposal; only a floor the admin
         // raised may lift an NM while metrics are stale.
         return Decision::Keep(KeepReason::StaleMetrics);
@@ -586,11 +673,12 @@ pub fn decide(
     } else {
         Direction::Grow
     };
-    let guarder_target = (direction == Direction::Shrink && must_free).then_some(keep);
+    let guarder_target = keep.filter(|_| direction == Direction::Shrink && must_free);
     Decision::Resize(Resize {
         capacity,
         direction,
         guarder_target,
+        guarder_deadline_seconds,
         reason,
     })
 }

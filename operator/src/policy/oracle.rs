@@ -1,11 +1,13 @@
-//! `oracle`: knows the future. It offers the least the node will give over the coming horizon
-//! (long enough to drain before any drop arrives) and lets running containers keep what the
-//! same horizon sustains, with the same CPU overcommit as `elastic`. Only the simulator can feed
-//! it, and it is the reference the other policies are measured against.
+//! `oracle`: knows the future. It is `elastic` with perfect foresight: new containers get the
+//! least the node will offer until the next decision has taken effect, with the same vcore
+//! overcommit, and running containers are drained gracefully ahead of any drop within a horizon
+//! long enough for them to leave (sync + grace + a minute). Only the simulator can feed it; it
+//! is the reference the other policies are measured against, not a proven optimum.
 
+use super::elastic::running_limit;
 use super::{
     DecisionInput, KeepReason, PolicyInputs, PolicyKind, PolicySettings, Proposal, ResizePolicy,
-    ResizeReason, whole_vcores,
+    ResizeReason, RunningContainers, Urgency, whole_vcores,
 };
 
 /// Clairvoyant reference policy.
@@ -25,15 +27,34 @@ impl ResizePolicy for OraclePolicy {
         let Some(future) = input.foresight else {
             return Proposal::Keep(KeepReason::StaleMetrics);
         };
+        let tuning = &settings.elastic;
         let bounds = &settings.bounds;
-        let capacity = bounds.supportable_vcores(future.cpu_cores_min, future.memory_mb_min);
-        let sustain = bounds.supportable_vcores(
-            future.cpu_cores_min * settings.elastic.cpu_overcommit,
-            future.memory_mb_min,
-        );
+        let (cpu, memory) = (future.cpu_cores_min, future.memory_mb_min);
+        let capacity = whole_vcores(bounds.supportable_vcores(
+            future.cpu_cores_min_soon * tuning.vcore_overcommit,
+            memory * (1.0 - tuning.memory_margin),
+        ));
+        // A drop within the horizon is met by decommissioning before it arrives; only one
+        // already due before the next decision needs SIGTERM.
+        let running = match running_limit(
+            tuning,
+            bounds,
+            cpu,
+            future.cpu_cores_min_soon,
+            memory,
+            input.allocated,
+            input.used.map(|u| u.memory_mb),
+        ) {
+            Some((vcores, Urgency::Relaxed(_))) => RunningContainers::Keep {
+                vcores,
+                urgency: Urgency::Relaxed(future.horizon_seconds),
+            },
+            Some((vcores, urgency)) => RunningContainers::Keep { vcores, urgency },
+            None => RunningContainers::Sustainable,
+        };
         Proposal::Vcores {
-            vcores: whole_vcores(capacity),
-            sustain_vcores: Some(whole_vcores(sustain)),
+            vcores: capacity,
+            running,
             reason: ResizeReason::OracleForesight,
         }
     }

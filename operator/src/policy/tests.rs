@@ -33,6 +33,7 @@ fn input(current: u32, allocated: u32, availability: Option<Availability>) -> De
         now_seconds: 10_000,
         current: bounds().capacity_for_vcores(current),
         allocated: Resources::new(allocated, u64::from(allocated) * 4 * GIB),
+        used: None,
         availability,
         batch_allocatable: None,
         foresight: None,
@@ -178,14 +179,25 @@ fn threshold_reads_the_ten_minute_mean() {
 }
 
 #[test]
-fn elastic_grows_by_a_single_vcore() {
+fn elastic_offers_an_overcommitted_level_and_grows_in_steps_of_two() {
+    // 18 cores x 1.15 = 20.7: not two vcores above 20, so keep.
+    assert_eq!(
+        keep(decide(
+            &ElasticPolicy,
+            &settings(),
+            &input(20, 20, Some(steady(18.0, 200.0)))
+        )),
+        KeepReason::Unchanged
+    );
+    // 19.2 x 1.15 = 22.08: grow to 22.
     let r = resize(decide(
         &ElasticPolicy,
         &settings(),
-        &input(20, 20, Some(steady(21.2, 200.0))),
+        &input(20, 20, Some(steady(19.2, 200.0))),
     ));
-    assert_eq!(r.capacity.vcores, 21);
+    assert_eq!(r.capacity.vcores, 22);
     assert_eq!(r.reason, ResizeReason::ElasticGrow);
+    assert_eq!(r.guarder_target, None);
 }
 
 #[test]
@@ -198,12 +210,13 @@ fn elastic_keeps_a_margin_of_one_standard_deviation() {
         min: 22.0,
         max: 38.0,
     };
+    // (30 - 4) x 1.15 = 29.9.
     let r = resize(decide(
         &ElasticPolicy,
         &settings(),
         &input(10, 10, Some(availability)),
     ));
-    assert_eq!(r.capacity.vcores, 26);
+    assert_eq!(r.capacity.vcores, 29);
 }
 
 #[test]
@@ -219,17 +232,18 @@ fn elastic_waits_after_a_shrink_before_growing() {
         resize(decide(&ElasticPolicy, &settings(), &i))
             .capacity
             .vcores,
-        25
+        28
     );
 }
 
 #[test]
 fn elastic_shrinks_the_rm_only_while_running_containers_are_sustainable() {
-    // 16 cores left: new containers stop at 16, and the 18 vcores running stay (18 <= 16 x 1.25).
+    // 14 cores: new containers stop at 16 (14 x 1.15); the 18 vcores running keep a
+    // satisfaction of 0.78, above 0.75, so nobody is signalled.
     let r = resize(decide(
         &ElasticPolicy,
         &settings(),
-        &input(20, 18, Some(steady(16.0, 200.0))),
+        &input(20, 18, Some(steady(14.0, 200.0))),
     ));
     assert_eq!(r.capacity.vcores, 16);
     assert_eq!(r.direction, Direction::Shrink);
@@ -237,53 +251,115 @@ fn elastic_shrinks_the_rm_only_while_running_containers_are_sustainable() {
 }
 
 #[test]
-fn elastic_frees_what_the_node_cannot_sustain() {
-    // 8 cores left and 20 vcores running: keep 10 (8 x 1.25), free the rest.
+fn elastic_frees_immediately_near_koordinators_eviction_line() {
+    // 8 cores for 20 running vcores: satisfaction 0.4. Keep 10 (8 / 0.8), deadline 0.
     let r = resize(decide(
         &ElasticPolicy,
         &settings(),
         &input(20, 20, Some(steady(8.0, 200.0))),
     ));
-    assert_eq!(r.capacity.vcores, 8);
+    assert_eq!(r.capacity.vcores, 9);
     assert_eq!(r.reason, ResizeReason::ElasticProtect);
     assert_eq!(r.guarder_target, Some(bounds().capacity_for_vcores(10)));
+    assert_eq!(r.guarder_deadline_seconds, 0);
 }
 
 #[test]
-fn elastic_never_overcommits_memory() {
-    // CPU is plentiful but only 40 GiB of memory remains for 16 running vcores (64 GiB).
+fn elastic_frees_gracefully_when_the_node_only_throttles() {
+    // 14 cores for 20 vcores: satisfaction 0.70, below 0.75 but above 0.67.
     let r = resize(decide(
         &ElasticPolicy,
         &settings(),
-        &input(16, 16, Some(steady(30.0, 40.0))),
+        &input(20, 20, Some(steady(14.0, 200.0))),
     ));
+    assert_eq!(r.guarder_target, Some(bounds().capacity_for_vcores(17)));
+    assert_eq!(r.guarder_deadline_seconds, 600);
+}
+
+#[test]
+fn elastic_judges_memory_by_what_containers_really_use() {
+    // 16 running vcores hold 64 GiB, but only 40 GiB remain.
+    let short = input(16, 16, Some(steady(30.0, 40.0)));
+    let r = resize(decide(&ElasticPolicy, &settings(), &short));
     let target = r
         .guarder_target
         .expect("memory over the limit must be freed");
     assert!(target.memory_mb as f64 <= 40.0 * 1024.0);
-    assert_eq!(r.reason, ResizeReason::ElasticProtect);
+    assert_eq!(r.guarder_deadline_seconds, 0);
+    // Measured, they use 30 GiB of their 64: nothing to free.
+    let mut measured = short;
+    measured.used = Some(MeasuredUse {
+        cpu_cores: 14.0,
+        memory_mb: 30.0 * 1024.0,
+    });
+    let decision = decide(&ElasticPolicy, &settings(), &measured);
+    assert!(
+        !matches!(
+            decision,
+            Decision::Resize(Resize {
+                guarder_target: Some(_),
+                ..
+            })
+        ),
+        "{decision:?}"
+    );
 }
 
 #[test]
 fn elastic_acts_through_the_guarder_alone_when_capacity_is_already_low() {
-    // An earlier shrink left 14 vcores running on a capacity of 9; now the node sustains 12
-    // (9.6 cores x 1.25) and new containers still get 9.
-    let i = input(9, 14, Some(steady(9.6, 200.0)));
-    let r = resize(decide(&ElasticPolicy, &settings(), &i));
-    assert_eq!(r.capacity, i.current);
+    // An earlier shrink left 14 vcores running on a capacity of 9; 10 cores now sustain 12
+    // (10 / 0.8) and new containers still get no more than 9.
+    let r = resize(decide(
+        &ElasticPolicy,
+        &settings(),
+        &input(9, 14, Some(steady(10.0, 200.0))),
+    ));
+    assert_eq!(r.capacity, bounds().capacity_for_vcores(9));
     assert_eq!(r.guarder_target, Some(bounds().capacity_for_vcores(12)));
 }
 
 #[test]
-fn oracle_offers_the_least_of_the_horizon() {
+fn elastic_falls_back_to_batch_allocatable_while_the_exporter_is_stale() {
+    let mut availability = steady(30.0, 200.0);
+    availability.age_seconds = 120;
+    let mut i = input(20, 20, Some(availability));
+    i.batch_allocatable = Some(BatchAllocatable {
+        cpu_cores: 10.0,
+        memory_mb: 200.0 * 1024.0,
+        age_seconds: 20,
+    });
+    let r = resize(decide(&ElasticPolicy, &settings(), &i));
+    assert_eq!(r.reason, ResizeReason::StaleFallback);
+    assert_eq!(r.capacity.vcores, 11);
+    assert_eq!(r.guarder_target, Some(bounds().capacity_for_vcores(12)));
+    // A higher batch allocatable never makes it grow while the exporter is stale.
+    i.current = bounds().capacity_for_vcores(5);
+    i.allocated = Resources::new(5, 5 * 4 * GIB);
+    i.batch_allocatable = Some(BatchAllocatable {
+        cpu_cores: 30.0,
+        memory_mb: 200.0 * 1024.0,
+        age_seconds: 20,
+    });
+    assert_eq!(
+        keep(decide(&ElasticPolicy, &settings(), &i)),
+        KeepReason::StaleMetrics
+    );
+}
+
+#[test]
+fn oracle_offers_the_least_of_the_near_future() {
     let mut i = input(20, 20, None);
     i.foresight = Some(Foresight {
+        cpu_cores_min_soon: 12.4,
         cpu_cores_min: 12.4,
         memory_mb_min: 200.0 * 1024.0,
+        horizon_seconds: 135,
     });
     let r = resize(decide(&OraclePolicy, &settings(), &i));
-    assert_eq!(r.capacity.vcores, 12);
+    // 12.4 x 1.15 = 14.26; running containers keep 12.4 / 0.8 = 15.5.
+    assert_eq!(r.capacity.vcores, 14);
     assert_eq!(r.guarder_target, Some(bounds().capacity_for_vcores(15)));
+    assert_eq!(r.guarder_deadline_seconds, 0);
 }
 
 #[test]
@@ -379,6 +455,7 @@ fn any_input() -> impl Strategy<Value = DecisionInput> {
                 now_seconds: 100_000,
                 current: Resources::new(current, u64::from(current) * 4096),
                 allocated: Resources::new(allocated, u64::from(allocated) * 4096),
+                used: None,
                 availability: windows.map(|(cpu, memory, latest_cpu, latest_memory)| {
                     Availability {
                         cpu_cores: cpu,
@@ -396,8 +473,10 @@ fn any_input() -> impl Strategy<Value = DecisionInput> {
                     }
                 }),
                 foresight: future.map(|(cpu_cores_min, memory_mb_min)| Foresight {
+                    cpu_cores_min_soon: cpu_cores_min,
                     cpu_cores_min,
                     memory_mb_min,
+                    horizon_seconds: 135,
                 }),
                 last_grow_seconds: None,
                 last_shrink_seconds: shrunk_ago.map(|ago| 100_000 - ago),

@@ -5,7 +5,7 @@
 
 use super::{
     DecisionInput, KeepReason, PolicyInputs, PolicyKind, PolicySettings, Proposal, ResizePolicy,
-    ResizeReason, whole_vcores,
+    ResizeReason, RunningContainers, whole_vcores,
 };
 
 /// The published threshold rule.
@@ -37,13 +37,13 @@ impl ResizePolicy for ThresholdPolicy {
         if available - current > f64::from(settings.scale_up_threshold_vcores) {
             Proposal::Vcores {
                 vcores: whole_vcores(available),
-                sustain_vcores: None,
+                running: RunningContainers::FitCapacity,
                 reason: ResizeReason::ThresholdGrow,
             }
         } else if available < current * (1.0 - settings.shrink_tolerance) {
             Proposal::Vcores {
                 vcores: whole_vcores(available),
-                sustain_vcores: None,
+                running: RunningContainers::FitCapacity,
                 reason: ResizeReason::ThresholdShrink,
             }
         } else if available < current {
