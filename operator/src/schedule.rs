@@ -7,7 +7,6 @@
 //! (a gap time is skipped, a fold time is taken once), so a window never opens twice in one night.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -16,6 +15,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
 
 use crate::crd::PeriodicSpec;
+use crate::validate::SpecError;
 
 /// Longest a window may stay open before it counts as never closing.
 const MAX_WINDOW: SignedDuration = SignedDuration::from_hours(31 * 24);
@@ -23,23 +23,6 @@ const MAX_WINDOW: SignedDuration = SignedDuration::from_hours(31 * 24);
 const CHECK_HORIZON: SignedDuration = SignedDuration::from_hours(400 * 24);
 /// Occurrences checked per window (enough for a year of daily windows).
 const CHECK_OCCURRENCES: usize = 400;
-
-/// A problem with a schedule, tied to the field it comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScheduleError {
-    /// JSON path below `spec.lifecycle.periodic`, e.g. `windows[0].online`.
-    pub field: String,
-    /// Stable category.
-    pub reason: &'static str,
-    /// What is wrong, for a human.
-    pub message: String,
-}
-
-impl fmt::Display for ScheduleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// Parses a standard five-field cron expression (or an `@daily`-style nickname).
 pub fn parse_cron(expression: &str) -> Result<Cron, String> {
@@ -106,13 +89,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Parses every field, collecting every problem rather than stopping at the first.
-    pub fn parse(spec: &PeriodicSpec) -> Result<Schedule, Vec<ScheduleError>> {
+    /// Parses every field, collecting every problem rather than stopping at the first. Fields are
+    /// named relative to `spec.lifecycle.periodic`.
+    pub fn parse(spec: &PeriodicSpec) -> Result<Schedule, Vec<SpecError>> {
         let mut errors = Vec::new();
         let time_zone = match TimeZone::get(spec.time_zone.trim()) {
             Ok(tz) => Some(tz),
             Err(_) => {
-                errors.push(ScheduleError {
+                errors.push(SpecError {
                     field: "timeZone".to_owned(),
                     reason: "UnknownTimeZone",
                     message: format!(
@@ -124,7 +108,7 @@ impl Schedule {
             }
         };
         if spec.windows.is_empty() {
-            errors.push(ScheduleError {
+            errors.push(SpecError {
                 field: "windows".to_owned(),
                 reason: "NoWindows",
                 message: "a Periodic pool needs at least one window".to_owned(),
@@ -135,7 +119,7 @@ impl Schedule {
             let mut parse = |name: &str, expression: &str| match parse_cron(expression) {
                 Ok(cron) => Some(cron),
                 Err(message) => {
-                    errors.push(ScheduleError {
+                    errors.push(SpecError {
                         field: format!("windows[{index}].{name}"),
                         reason: "InvalidCron",
                         message,
@@ -161,14 +145,14 @@ impl Schedule {
             match text.trim().parse::<Date>() {
                 Ok(date) if text.trim().len() == 10 => {
                     if !excluded.insert(date) {
-                        errors.push(ScheduleError {
+                        errors.push(SpecError {
                             field,
                             reason: "DuplicateDate",
                             message: format!("{text:?} is listed twice"),
                         });
                     }
                 }
-                _ => errors.push(ScheduleError {
+                _ => errors.push(SpecError {
                     field,
                     reason: "InvalidDate",
                     message: format!("{text:?} is not a date in the form YYYY-MM-DD"),
@@ -220,7 +204,7 @@ impl Schedule {
 
     /// Checks that every window fires, closes after it opens and before it opens again, and
     /// that no two windows overlap, over roughly a year from `now`.
-    pub fn check(&self, now: Timestamp) -> Vec<ScheduleError> {
+    pub fn check(&self, now: Timestamp) -> Vec<SpecError> {
         let mut errors = Vec::new();
         let start = now.to_zoned(self.time_zone.clone());
         let horizon = now.saturating_add(CHECK_HORIZON).unwrap_or(Timestamp::MAX);
@@ -233,7 +217,7 @@ impl Schedule {
                 .take(CHECK_OCCURRENCES)
                 .collect();
             if onlines.is_empty() {
-                errors.push(ScheduleError {
+                errors.push(SpecError {
                     field: format!("windows[{index}].online"),
                     reason: "WindowNeverFires",
                     message: "online never fires within the next 400 days".to_owned(),
@@ -244,7 +228,7 @@ impl Schedule {
                 let occurrence = match self.occurrence_at(index, online.clone()) {
                     Ok(occurrence) => occurrence,
                     Err(message) => {
-                        errors.push(ScheduleError {
+                        errors.push(SpecError {
                             field: format!("windows[{index}]"),
                             reason: "WindowNeverCloses",
                             message,
@@ -255,7 +239,7 @@ impl Schedule {
                 if let Some(next) = onlines.get(position + 1)
                     && next.timestamp() < occurrence.offline.timestamp()
                 {
-                    errors.push(ScheduleError {
+                    errors.push(SpecError {
                         field: format!("windows[{index}]"),
                         reason: "InconsistentWindow",
                         message: format!(
@@ -278,7 +262,7 @@ impl Schedule {
             if first.window != second.window
                 && second.online.timestamp() < first.offline.timestamp()
             {
-                errors.push(ScheduleError {
+                errors.push(SpecError {
                     field: format!("windows[{}]", second.window),
                     reason: "OverlappingWindows",
                     message: format!(

@@ -40,11 +40,24 @@ fn nice_ceiling(value: f64) -> f64 {
         return 1.0;
     }
     let magnitude = 10f64.powf(value.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .iter()
         .map(|m| m * magnitude)
         .find(|candidate| *candidate >= value)
         .unwrap_or(10.0 * magnitude)
+}
+
+/// How many gridline steps divide `top` into round numbers (one significant digit).
+fn grid_steps(top: f64) -> u32 {
+    [5u32, 4, 6, 3, 2]
+        .into_iter()
+        .find(|steps| {
+            let step = top / f64::from(*steps);
+            let magnitude = 10f64.powf(step.log10().floor());
+            let digits = step / magnitude;
+            (digits - digits.round()).abs() < 1e-9
+        })
+        .unwrap_or(4)
 }
 
 fn escape(text: &str) -> String {
@@ -94,10 +107,10 @@ pub fn svg(report: &Report, runs: &[PolicyRun]) -> String {
     let legend = [
         (
             AVAILABLE,
-            "available from Koordinator (vcores of CPU and memory)",
+            "available from Koordinator (CPU and memory, in vcores)",
         ),
-        (CAPACITY, "NM YARN capacity (vcores)"),
-        (ALLOCATED, "YARN allocated (vcores)"),
+        (CAPACITY, "NM YARN capacity"),
+        (ALLOCATED, "YARN allocated"),
     ];
     let mut x = LEFT;
     for (color, label) in legend {
@@ -107,7 +120,8 @@ pub fn svg(report: &Report, runs: &[PolicyRun]) -> String {
             x + 24.0,
             x + 30.0
         );
-        x += 290.0;
+        // About 7 px per character at 12 px DejaVu Sans, plus the swatch and a gap.
+        x += 30.0 + 7.0 * label.len() as f64 + 28.0;
     }
 
     for (index, run) in runs.iter().enumerate() {
@@ -132,8 +146,9 @@ pub fn svg(report: &Report, runs: &[PolicyRun]) -> String {
             top - 8.0,
             escape(&summary)
         );
-        for tick in 0..=4 {
-            let value = y_max * f64::from(tick) / 4.0;
+        let steps = grid_steps(y_max);
+        for tick in 0..=steps {
+            let value = y_max * f64::from(tick) / f64::from(steps);
             let y = py(value);
             let _ = writeln!(
                 out,
@@ -229,9 +244,15 @@ mod tests {
     #[test]
     fn nice_ceilings_round_up_to_readable_values() {
         assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(7.0), 10.0);
-        assert_eq!(nice_ceiling(1234.0), 2000.0);
+        assert_eq!(nice_ceiling(7.0), 8.0);
+        assert_eq!(nice_ceiling(9.0), 10.0);
+        assert_eq!(nice_ceiling(1234.0), 1500.0);
+        assert_eq!(nice_ceiling(1207.0), 1500.0);
         assert_eq!(nice_ceiling(2300.0), 2500.0);
+        assert_eq!(grid_steps(1500.0), 5);
+        assert_eq!(grid_steps(2000.0), 5);
+        assert_eq!(grid_steps(2500.0), 5);
+        assert_eq!(grid_steps(1200.0), 4);
     }
 
     #[test]
