@@ -167,10 +167,7 @@ impl Default for RmAuthSpec {
     }
 }
 
-#[expect(
-    clippy::unnecessary_wraps,
-    reason = "serde default of an optional field"
-)]
+// An Option because serde fills the optional `user` field with it.
 fn default_rm_user() -> Option<String> {
     Some("yarn".to_owned())
 }

@@ -465,16 +465,20 @@ impl<'a> Simulation<'a> {
     fn hurry_decommissions(&mut self, index: usize, t: u32) {
         let exit_after = self.config.workload.terminate_exit_seconds.max(1);
         let mut hurried = Vec::new();
+        let mut sent = 0;
         for &id in &self.nodes[index].live {
             let c = &mut self.containers[id as usize];
             if c.signalled && c.decommissioning {
+                // The SIGTERM is a new signal: whether it is obeyed is judged from now on.
                 c.decommissioning = false;
+                c.signalled_at = t;
+                sent += 1;
                 if !c.request.stubborn && t + exit_after < c.kill_at {
                     hurried.push((id, c.generation));
                 }
             }
         }
-        self.counters.graceful_signals += hurried.len() as u64;
+        self.counters.graceful_signals += sent;
         for (container, generation) in hurried {
             self.schedule_event(
                 t + exit_after,
