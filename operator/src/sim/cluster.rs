@@ -556,16 +556,18 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn kill_overdue(&mut self, index: usize, t: u32) {
+    /// A signalled container still running past its expected exit (it ignores SIGTERM).
+    fn is_overdue(&self, c: &Container, t: u32) -> bool {
         let patience = self.config.workload.terminate_exit_seconds + 3;
+        c.signalled && !c.decommissioning && t >= c.signalled_at + patience
+    }
+
+    fn kill_overdue(&mut self, index: usize, t: u32) {
         let overdue: Vec<u32> = self.nodes[index]
             .live
             .iter()
             .copied()
-            .filter(|&id| {
-                let c = &self.containers[id as usize];
-                c.signalled && !c.decommissioning && t >= c.signalled_at + patience
-            })
+            .filter(|&id| self.is_overdue(&self.containers[id as usize], t))
             .collect();
         for id in overdue {
             self.counters.forced_kills += 1;
@@ -575,12 +577,11 @@ impl<'a> Simulation<'a> {
 
     /// Resources of signalled containers still running past their expected exit.
     fn overdue(&self, index: usize, t: u32) -> Resources {
-        let patience = self.config.workload.terminate_exit_seconds + 3;
         self.nodes[index]
             .live
             .iter()
             .map(|&id| &self.containers[id as usize])
-            .filter(|c| c.signalled && !c.decommissioning && t >= c.signalled_at + patience)
+            .filter(|c| self.is_overdue(c, t))
             .fold(Resources::default(), |sum, c| {
                 add(sum, resources_of(&c.request))
             })
