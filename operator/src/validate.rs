@@ -55,13 +55,6 @@ impl fmt::Display for SpecErrors {
     }
 }
 
-impl SpecErrors {
-    /// The reason of the first problem, for a condition that can hold only one.
-    pub fn first_reason(&self) -> &'static str {
-        self.0.first().map_or("InvalidSpec", |e| e.reason)
-    }
-}
-
 /// How to authenticate to the RM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RmAuth {

@@ -74,8 +74,6 @@ pub struct Counters {
     pub rm_updates: u64,
     /// Targets sent to guarders.
     pub guarder_targets: u64,
-    /// Decisions taken.
-    pub decisions: u64,
 }
 
 /// One point of the recorded time series (sums over the pool).
@@ -427,7 +425,6 @@ impl<'a> Simulation<'a> {
                 last_shrink_seconds: node.last_shrink,
             };
             let decision = decide(self.policy.as_ref(), &self.settings, &input);
-            self.counters.decisions += 1;
             let Decision::Resize(resize) = decision else {
                 continue;
             };
