@@ -1,14 +1,21 @@
 //! guarder: the sidecar in every NodeManager pod that frees YARN containers when the NM must
 //! shrink.
 //!
-//! This library holds what the operator and the guarder binary share: the HTTP API types
-//! ([`api`], DESIGN.md contract 4), container identities and frameworks ([`container`],
-//! contract 5) and the pure ranking and shrink planner ([`ranking`]). The simulator in the
-//! operator calls the same planner, so simulated drains choose the victims a real guarder would.
+//! The pure parts are shared with the operator and its simulator: the HTTP API types ([`api`],
+//! DESIGN.md contract 4), container identities and frameworks ([`container`], contract 5), the
+//! ranking and shrink planner ([`ranking`]) and the drain decisions ([`drain`]). The binary adds
+//! process discovery ([`discovery`]), use measurement ([`usage`]), signal delivery
+//! ([`signals`]), the state that ties them ([`service`]) and the HTTP server ([`server`]).
 
 pub mod api;
 pub mod container;
+pub mod discovery;
+pub mod drain;
 pub mod ranking;
+pub mod server;
+pub mod service;
+pub mod signals;
+pub mod usage;
 
 pub use container::{ContainerId, Framework};
 pub use ranking::{Candidate, RankingWeights, Release, ShrinkPlan, plan_shrink, rank};

@@ -1,4 +1,5 @@
-//! Wiring of the exporter binary: the scrape loop and the HTTP server on one runtime.
+//! Wiring of the exporter binary: the scrape loop and the HTTP server on one runtime; and the
+//! process plumbing (logging, shutdown) the workspace's binaries share.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -112,4 +113,32 @@ pub async fn run(
     let _ = scrape_task.await;
     server_task.await??;
     Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `info`), coloured only on a terminal.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }

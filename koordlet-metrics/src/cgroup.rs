@@ -114,15 +114,15 @@ impl CgroupLayout {
     }
 
     /// The directory to match patterns in (v1: the memory mount; cpuacct mirrors it).
-    fn search_root(&self) -> &Path {
+    pub fn search_root(&self) -> &Path {
         match self {
             CgroupLayout::V1 { memory, .. } => memory,
             CgroupLayout::V2 { root } => root,
         }
     }
 
-    /// Cumulative CPU time of a group, nanoseconds.
-    fn cpu_nanoseconds(&self, group: &Path) -> Result<u64, CgroupError> {
+    /// Cumulative CPU time of a group (relative to the mounts), nanoseconds.
+    pub fn cpu_nanoseconds(&self, group: &Path) -> Result<u64, CgroupError> {
         match self {
             CgroupLayout::V1 { cpuacct, .. } => {
                 let path = cpuacct.join(group).join("cpuacct.usage");
@@ -136,8 +136,8 @@ impl CgroupLayout {
         }
     }
 
-    /// Working set of a group, bytes.
-    fn memory_working_set(&self, group: &Path) -> Result<u64, CgroupError> {
+    /// Working set of a group (relative to the mounts), bytes.
+    pub fn memory_working_set(&self, group: &Path) -> Result<u64, CgroupError> {
         let (usage_file, inactive_field, base) = match self {
             CgroupLayout::V1 { memory, .. } => {
                 ("memory.usage_in_bytes", "total_inactive_file", memory)
@@ -150,6 +150,21 @@ impl CgroupLayout {
             stat_field(text, inactive_field)
         })?;
         Ok(usage.saturating_sub(inactive))
+    }
+}
+
+impl CgroupLayout {
+    /// Processes in a group (relative to the mounts), not its descendants.
+    pub fn processes(&self, group: &Path) -> Result<Vec<i32>, CgroupError> {
+        let path = self.search_root().join(group).join("cgroup.procs");
+        let text = fs::read_to_string(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(text
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect())
     }
 }
 

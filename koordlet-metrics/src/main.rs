@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use koordlet_metrics::app::{self, Settings, YarnSource};
+use koordlet_metrics::app::{self, Settings, YarnSource, init_logging, shutdown_signal};
 use koordlet_metrics::availability::{FormulaSettings, NodeCapacity, PolicyChoice};
 use koordlet_metrics::koordlet::SuppressPolicy;
 use procfs::Current as _;
@@ -134,30 +134,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     })
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-}
-
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     let cli = Cli::parse();
     let result = settings(&cli).and_then(|settings| {
         // One thread: a 1 Hz scrape and a few HTTP requests need no more, and it keeps the
