@@ -392,6 +392,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_container_groups_of_a_v2_hierarchy() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        let group = root.join("hadoop-yarn").join(EXECUTOR);
+        std::fs::create_dir_all(&group).unwrap();
+        std::fs::write(group.join("cgroup.procs"), "21\n22\n").unwrap();
+        // Not a container: the NM's own sub-group, and a malformed name.
+        std::fs::create_dir_all(root.join("hadoop-yarn/nodemanager")).unwrap();
+        let layout = CgroupLayout::detect(root).unwrap();
+        let members = cgroup_members(&layout, Path::new("hadoop-yarn"));
+        let id: ContainerId = EXECUTOR.parse().unwrap();
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[&id].1, [21, 22]);
+        assert_eq!(members[&id].0, Path::new("hadoop-yarn").join(EXECUTOR));
+        assert!(cgroup_members(&layout, Path::new("absent")).is_empty());
+    }
+
+    #[test]
     fn a_scope_keeps_only_descendants() {
         let found = containers(&pod(), &BTreeMap::new(), Scope::DescendantsOf(30), 40);
         let pids: Vec<i32> = found
