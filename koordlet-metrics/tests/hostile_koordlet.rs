@@ -29,7 +29,7 @@ async fn every_kind_of_bad_input_is_counted_and_kept_out_of_the_windows() {
     let memory = line_of("koordlet_node_used_memory_bytes{");
     let steps = vec![
         ReplayStep::Page(good(0)),
-        ReplayStep::Slow(Duration::from_millis(900), good(0)),
+        ReplayStep::Slow(Duration::from_millis(2500), good(0)),
         ReplayStep::Status(500),
         ReplayStep::Page("<html><body>502 Bad Gateway</body></html>\n\0\u{fffd}".to_owned()),
         ReplayStep::Page(good(0).replace(&be_used, &be_used.replace(' ', " NaN #"))),
@@ -58,7 +58,7 @@ async fn every_kind_of_bad_input_is_counted_and_kept_out_of_the_windows() {
         exporter: exporter.clone(),
         client: KoordletClient::new(
             &format!("http://{koordlet}/metrics"),
-            Duration::from_millis(300),
+            Duration::from_millis(800),
         )
         .unwrap(),
         yarn: None,
