@@ -208,6 +208,11 @@ impl Drainer {
         (self.left_after_signal, self.no_op_targets)
     }
 
+    /// True when the container was asked to leave and is still there.
+    pub fn is_leaving(&self, id: &ContainerId) -> bool {
+        self.victims.contains_key(id)
+    }
+
     /// Containers being freed.
     pub fn leaving(&self) -> Vec<LeavingContainer> {
         self.victims

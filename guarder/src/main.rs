@@ -13,10 +13,11 @@ use clap::Parser;
 use guarder::RankingWeights;
 use guarder::discovery::Scope;
 use guarder::drain::DrainSettings;
-use guarder::server::{self, Clock, lock};
+use guarder::server::{self, lock};
 use guarder::service::{Guarder, GuarderConfig};
 use koordlet_metrics::app::{init_logging, shutdown_signal};
 use koordlet_metrics::cgroup::CgroupLayout;
+use koordlet_metrics::exporter::Clock;
 use tokio::net::TcpListener;
 
 /// NodeManager sidecar that frees YARN containers when the NM must shrink.
@@ -112,7 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 ticker.tick().await;
-                let now = clock.now_ms();
+                let now = clock.now().monotonic_ms;
                 let mut guarder = lock(&guarder);
                 guarder.scan(now);
                 guarder.step(now);

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
+use koordlet_metrics::exporter::Clock;
 use koordlet_metrics::exposition::{CONTENT_TYPE, render};
 
 use crate::api::TargetRequest;
@@ -30,22 +31,6 @@ pub type SharedGuarder = Arc<Mutex<Guarder>>;
 /// Locks the guarder; a panic elsewhere cannot make it unusable.
 pub fn lock(guarder: &SharedGuarder) -> MutexGuard<'_, Guarder> {
     guarder.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Monotonic milliseconds since the guarder started.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock(std::time::Instant);
-
-impl Clock {
-    /// Starts now.
-    pub fn start() -> Clock {
-        Clock(std::time::Instant::now())
-    }
-
-    /// Milliseconds since start.
-    pub fn now_ms(&self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -128,7 +113,7 @@ async fn put_target(State(state): State<ApiState>, headers: HeaderMap, body: Byt
             );
         }
     };
-    let outcome = lock(&state.guarder).set_target(state.clock.now_ms(), &request);
+    let outcome = lock(&state.guarder).set_target(state.clock.now().monotonic_ms, &request);
     (StatusCode::ACCEPTED, Json(outcome)).into_response()
 }
 

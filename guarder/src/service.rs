@@ -1,7 +1,7 @@
 //! The guarder's state: scan the containers, measure them, let the drainer decide, deliver its
 //! orders, count everything. The HTTP server and the scan loop share one [`Guarder`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -9,7 +9,7 @@ use serde::Serialize;
 use koordlet_metrics::cgroup::CgroupLayout;
 
 use crate::api::TargetRequest;
-use crate::container::Framework;
+use crate::container::{ContainerId, Framework};
 use crate::discovery::{self, ContainerProcesses, Scope};
 use crate::drain::{
     ActiveTarget, ContainerUse, DrainSettings, Drainer, LeavingContainer, SignalKind,
@@ -209,7 +209,11 @@ impl Guarder {
     pub fn status(&self) -> StatusReport {
         let (used_vcores, used_memory_mb) =
             total_use(&self.uses, self.drainer.settings().cores_per_vcore);
-        let leaving = self.drainer.leaving();
+        let processes: HashMap<ContainerId, usize> = self
+            .containers
+            .iter()
+            .map(|c| (c.id, c.processes.len()))
+            .collect();
         let containers = self
             .drainer
             .ranked(&self.uses)
@@ -218,15 +222,11 @@ impl Guarder {
                 container: u.id.to_string(),
                 framework: u.framework,
                 application_master: u.application_master,
-                processes: self
-                    .containers
-                    .iter()
-                    .find(|c| c.id == u.id)
-                    .map_or(0, |c| c.processes.len()),
+                processes: processes.get(&u.id).copied().unwrap_or(0),
                 cpu_cores: u.cpu_cores,
                 memory_mb: u.memory_mb,
                 running_seconds: u.running_seconds,
-                leaving: leaving.iter().any(|l| l.container == u.id.to_string()),
+                leaving: self.drainer.is_leaving(&u.id),
             })
             .collect();
         let (left_after_signal, no_op_targets) = self.drainer.counts();
@@ -235,7 +235,7 @@ impl Guarder {
             used_vcores,
             used_memory_mb,
             containers,
-            leaving,
+            leaving: self.drainer.leaving(),
             signals: self
                 .signals
                 .iter()

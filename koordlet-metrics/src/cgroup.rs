@@ -151,9 +151,7 @@ impl CgroupLayout {
         })?;
         Ok(usage.saturating_sub(inactive))
     }
-}
 
-impl CgroupLayout {
     /// Processes in a group (relative to the mounts), not its descendants.
     pub fn processes(&self, group: &Path) -> Result<Vec<i32>, CgroupError> {
         let path = self.search_root().join(group).join("cgroup.procs");

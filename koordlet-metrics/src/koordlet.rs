@@ -217,7 +217,8 @@ fn read_sample(
             found: found.to_owned(),
         });
     }
-    let slot = match series {
+    // koordlet writes batch CPU in milli-cores (`unit="integer"`); everything else as is.
+    let (slot, divisor) = match series {
         names::BE_SUPPRESS_CPU_CORES => {
             let Some(policy) = sample
                 .labels
@@ -234,16 +235,20 @@ fn read_sample(
                     why: "a cpuset holds whole CPUs",
                 });
             }
-            &mut page.suppress_cores[policy.index()]
+            (&mut page.suppress_cores[policy.index()], 1.0)
         }
-        names::BE_SUPPRESS_BE_USED_CPU_CORES => &mut page.be_used_cpu_cores,
-        names::BE_SUPPRESS_LS_USED_CPU_CORES => &mut page.ls_used_cpu_cores,
-        names::NODE_USED_CPU_CORES => &mut page.node_used_cpu_cores,
-        names::NODE_USED_MEMORY_BYTES => &mut page.node_used_memory_bytes,
+        names::BE_SUPPRESS_BE_USED_CPU_CORES => (&mut page.be_used_cpu_cores, 1.0),
+        names::BE_SUPPRESS_LS_USED_CPU_CORES => (&mut page.ls_used_cpu_cores, 1.0),
+        names::NODE_USED_CPU_CORES => (&mut page.node_used_cpu_cores, 1.0),
+        names::NODE_USED_MEMORY_BYTES => (&mut page.node_used_memory_bytes, 1.0),
         names::NODE_RESOURCE_ALLOCATABLE => {
             match (sample.labels.get("resource"), sample.labels.get("unit")) {
-                (Some(BATCH_CPU), Some("integer")) => &mut page.batch_allocatable_cpu_cores,
-                (Some(BATCH_MEMORY), Some("byte")) => &mut page.batch_allocatable_memory_bytes,
+                (Some(BATCH_CPU), Some("integer")) => {
+                    (&mut page.batch_allocatable_cpu_cores, 1000.0)
+                }
+                (Some(BATCH_MEMORY), Some("byte")) => {
+                    (&mut page.batch_allocatable_memory_bytes, 1.0)
+                }
                 _ => return Ok(()),
             }
         }
@@ -256,15 +261,7 @@ fn read_sample(
             labels: distinguishing_labels(sample),
         });
     }
-    let value = if series == names::NODE_RESOURCE_ALLOCATABLE
-        && sample.labels.get("resource") == Some(BATCH_CPU)
-    {
-        // koordlet writes batch CPU in milli-cores (`unit="integer"`).
-        value / 1000.0
-    } else {
-        value
-    };
-    *slot = Some(value);
+    *slot = Some(value / divisor);
     if page.node.is_none() {
         page.node = node.map(str::to_owned);
     }
