@@ -1,5 +1,7 @@
 //! Command line of `elastic-yarn-operator`.
 
+pub mod yarn;
+
 use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +40,9 @@ pub enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Talk to the YARN ResourceManager as the operator does: list nodes, resize, label,
+    /// signal (simple, Kerberos or delegation-token authentication; HA pairs followed).
+    Yarn(yarn::YarnArgs),
     /// Write the CustomResourceDefinitions as YAML (into the Helm chart by default).
     Crdgen {
         /// Folder to write into.
@@ -281,6 +286,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => simulate(&args),
         Command::Validate { file } => validate_file(&file),
+        Command::Yarn(args) => yarn::run(args),
         Command::Crdgen { out } => {
             let written = crdgen::write_crds(&out)
                 .with_context(|| format!("writing CRDs into {}", out.display()))?;

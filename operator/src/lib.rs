@@ -5,6 +5,7 @@
 //! * [`schedule`] — `Periodic` windows in a time zone.
 //! * [`policy`] — the pure resize policy engine.
 //! * [`sim`] — the `simulate` main job: real traces replayed on a simulated co-located cluster.
+//! * [`yarn`] — the ResourceManager client (REST, HA, Kerberos) and an RM double.
 
 pub mod cli;
 pub mod crd;
@@ -13,3 +14,4 @@ pub mod policy;
 pub mod schedule;
 pub mod sim;
 pub mod validate;
+pub mod yarn;

@@ -1,0 +1,4 @@
+//! Shared by the operator's integration tests.
+#![allow(dead_code)]
+
+pub mod kdc;

@@ -1,0 +1,20 @@
+# Sourced by scripts/test and scripts/simulate: Debian packages the build and the tests need.
+
+# Building: the Kerberos (SPNEGO) client links MIT GSSAPI, whose Rust bindings are generated
+# with libclang at build time.
+BUILD_PACKAGES=(libkrb5-dev libclang-dev pkg-config)
+# Testing: real components the tests start on loopback (Prometheus; the MIT KDC and kadmin).
+TEST_PACKAGES=(prometheus krb5-kdc krb5-admin-server krb5-user)
+
+ensure_debian_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    printf '\n==> installing Debian packages: %s\n' "${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
