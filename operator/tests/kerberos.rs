@@ -9,9 +9,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use elastic_yarn_operator::yarn::double::{
@@ -22,6 +21,7 @@ use elastic_yarn_operator::yarn::{
     RetryPolicy, RmAuth,
 };
 use support::kdc::{Kdc, REALM};
+use support::rm_double::DoubleProcess;
 
 const CLIENT: &str = "elastic-yarn";
 const SERVICE: &str = "HTTP/localhost";
@@ -223,43 +223,14 @@ async fn inner_spnego_through_the_library() {
     }
 }
 
-struct DoubleProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for DoubleProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn spawn_double(kdc: &Kdc, service_keytab: &Path) -> DoubleProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yarn-rm-double"))
-        .args(["--listen", "127.0.0.1:0", "--nodes", "2", "--kerberos"])
-        .env("KRB5_CONFIG", &kdc.krb5_conf)
-        .env("KRB5_KTNAME", service_keytab)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start yarn-rm-double");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the address");
-    let address = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("printed address")
-        .to_owned();
-    let port = address.rsplit(':').next().expect("port");
-    DoubleProcess {
-        child,
-        url: format!("http://localhost:{port}"),
-    }
+    DoubleProcess::spawn(
+        &["--kerberos"],
+        &[
+            ("KRB5_CONFIG", kdc.krb5_conf.as_path()),
+            ("KRB5_KTNAME", service_keytab),
+        ],
+    )
 }
 
 fn cli(kdc: &Kdc, url: &str, keytab: &str, name: &str, command: &[&str]) -> std::process::Output {
@@ -281,6 +252,7 @@ fn cli(kdc: &Kdc, url: &str, keytab: &str, name: &str, command: &[&str]) -> std:
 fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
     let Some(kdc) = realm() else { return };
     let double = spawn_double(&kdc, &kdc.path("http.keytab"));
+    let url = double.url("localhost");
 
     let resize = [
         "resize",
@@ -290,7 +262,7 @@ fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
         "--memory-mb",
         "24576",
     ];
-    let ok = cli(&kdc, &double.url, "client.keytab", CLIENT, &resize);
+    let ok = cli(&kdc, &url, "client.keytab", CLIENT, &resize);
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(
         ok.status.success(),
@@ -302,7 +274,7 @@ fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
         "{stdout}"
     );
 
-    let recorded: serde_json::Value = fetch::json(&format!("{}/_double/requests", double.url));
+    let recorded: serde_json::Value = fetch::json(&format!("{}/_double/requests", url));
     let credentials: Vec<(&str, u64)> = recorded
         .as_array()
         .expect("list")
@@ -316,12 +288,12 @@ fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
         .collect();
     assert_eq!(credentials, vec![("Negotiate", 200), ("Cookie", 200)]);
 
-    let stale = cli(&kdc, &double.url, "client.keytab", "stale", &["nodes"]);
+    let stale = cli(&kdc, &url, "client.keytab", "stale", &["nodes"]);
     let stderr = String::from_utf8_lossy(&stale.stderr);
     assert!(!stale.status.success());
     assert!(stderr.contains("[kerberos]"), "{stderr}");
 
-    let expired = cli(&kdc, &double.url, "client.keytab", "expired", &["nodes"]);
+    let expired = cli(&kdc, &url, "client.keytab", "expired", &["nodes"]);
     let stderr = String::from_utf8_lossy(&expired.stderr);
     assert!(!expired.status.success());
     assert!(
@@ -329,7 +301,7 @@ fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
         "{stderr}"
     );
 
-    let missing = cli(&kdc, &double.url, "no-such.keytab", CLIENT, &["nodes"]);
+    let missing = cli(&kdc, &url, "no-such.keytab", CLIENT, &["nodes"]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success());
     assert!(stderr.contains("is not a readable file"), "{stderr}");
@@ -339,7 +311,8 @@ fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
 fn an_rm_with_a_stale_service_keytab_refuses_with_its_reason() {
     let Some(kdc) = realm() else { return };
     let double = spawn_double(&kdc, &kdc.path("http-old.keytab"));
-    let refused = cli(&kdc, &double.url, "client.keytab", CLIENT, &["nodes"]);
+    let url = double.url("localhost");
+    let refused = cli(&kdc, &url, "client.keytab", CLIENT, &["nodes"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(

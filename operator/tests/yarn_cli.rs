@@ -1,31 +1,16 @@
 //! `elastic-yarn-operator yarn ...` against the `yarn-rm-double` binary: an HA pair, table and
 //! JSON output, and errors that exit non-zero with their category.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
 
-struct Double(Child, String);
+use std::process::Command;
 
-impl Drop for Double {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::rm_double::DoubleProcess;
 
-fn double(extra: &[&str]) -> Double {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yarn-rm-double"))
-        .args(["--listen", "127.0.0.1:0", "--nodes", "2"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start yarn-rm-double");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address line");
-    let url = line.trim().rsplit(' ').next().expect("url").to_owned();
-    Double(child, url)
+fn double(extra: &[&str]) -> (DoubleProcess, String) {
+    let process = DoubleProcess::spawn(extra, &[] as &[(&str, &str)]);
+    let url = process.url("127.0.0.1");
+    (process, url)
 }
 
 fn yarn(rms: &str, args: &[&str]) -> (bool, String, String) {

@@ -242,10 +242,7 @@ impl CookieJar {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Secret>> {
-        // A poisoned map only lost a cookie insert; the cookies stay valid.
-        self.cookies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        super::lock(&self.cookies)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod rest;
 pub mod retry;
 
 use std::future::Future;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use guarder::container::ContainerId;
 
@@ -101,6 +102,13 @@ pub trait ResourceManager: Send + Sync {
         container: &ContainerId,
         command: SignalCommand,
     ) -> impl Future<Output = Result<(), RmError>> + Send;
+}
+
+/// Locks a mutex of the client or the double. Every value they guard is replaced whole or
+/// changed in one step, so a panic elsewhere cannot leave it half-written: a poisoned lock is
+/// still safe to use.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Checks a node label name as YARN does (`[0-9A-Za-z][0-9A-Za-z_-]*`, at most 255).

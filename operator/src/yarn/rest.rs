@@ -23,7 +23,7 @@ use super::model::{
     OverCommitTimeout, ResourceInfo, ResourceOptionBody, SignalCommand,
 };
 use super::retry::RetryPolicy;
-use super::{LabelOutcome, ResizeOutcome, ResourceManager, check_label_name};
+use super::{LabelOutcome, ResizeOutcome, ResourceManager, check_label_name, lock};
 
 /// Path of the cluster web services under an RM address.
 const CLUSTER_PATH: &str = "ws/v1/cluster/";
@@ -72,7 +72,7 @@ struct Call {
     /// Relative to `/ws/v1/cluster/`.
     path: String,
     query: Vec<(&'static str, String)>,
-    body: Option<Vec<u8>>,
+    body: Option<bytes::Bytes>,
     /// Safe to send twice (reads, and writes of absolute values).
     idempotent: bool,
 }
@@ -102,7 +102,7 @@ impl Call {
             method: Method::POST,
             path: path.into(),
             query: Vec::new(),
-            body: Some(body),
+            body: Some(body.into()),
             idempotent: true,
         })
     }
@@ -353,12 +353,12 @@ impl RestResourceManager {
             let (request, exchange, used_cookie) =
                 self.request(index, call, cookie_rejected).await?;
             let address = &self.settings.addresses[index];
-            let response = request
+            let mut response = request
                 .send()
                 .await
                 .map_err(|err| self.transport_error(address, &err))?;
             let status = response.status();
-            let headers = response.headers().clone();
+            let headers = std::mem::take(response.headers_mut());
             self.cookies.absorb(
                 index,
                 headers
@@ -776,13 +776,6 @@ fn failed(error: RmError) -> Attempt {
 
 fn failed_sent(error: RmError) -> Attempt {
     Attempt::Failed { error, sent: true }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The guarded values are plain indices: a panic elsewhere cannot leave them half-written.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod kdc;
+pub mod rm_double;

@@ -2,7 +2,7 @@
 //! real RMs share their state store.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value, json};
 
@@ -95,8 +95,7 @@ impl DoubleCluster {
     }
 
     fn lock(&self) -> MutexGuard<'_, ClusterState> {
-        // Every operation leaves the state whole before it can panic.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::yarn::lock(&self.state)
     }
 
     /// Adds or replaces a node.

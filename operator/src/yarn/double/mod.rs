@@ -15,7 +15,7 @@ mod spnego;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -33,6 +33,7 @@ use cluster::{Refusal, mapped, natural};
 pub use spnego::SpnegoAcceptor;
 
 use super::auth::{AUTH_COOKIE, DELEGATION_TOKEN_HEADER};
+use super::lock;
 use super::model::{
     Capacity, NodeId, NodeLabelsBody, NodeState, NodeToLabelsBody, ResourceOptionBody,
     SignalCommand,
@@ -114,10 +115,6 @@ struct DoubleState {
 #[derive(Clone, Debug)]
 pub struct RmDouble {
     state: Arc<DoubleState>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RmDouble {

@@ -120,8 +120,6 @@ impl SpnegoAcceptor {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::yarn::lock(&self.sessions)
     }
 }
