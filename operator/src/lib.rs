@@ -7,9 +7,13 @@
 //! * [`sim`] — the `simulate` main job: real traces replayed on a simulated co-located cluster.
 //! * [`yarn`] — the ResourceManager client (REST, HA, Kerberos) and an RM double.
 
+pub mod build;
 pub mod cli;
+pub mod conditions;
 pub mod crd;
 pub mod crdgen;
+pub mod lifecycle;
+pub mod placement;
 pub mod policy;
 pub mod schedule;
 pub mod sim;

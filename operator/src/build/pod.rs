@@ -1,0 +1,445 @@
+//! The NodeManager pod: the NM, its guarder sidecar in the same PID namespace, the Hadoop
+//! configuration, datasets and (with a static IP) the address, host name and keytab.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, HTTPGetAction, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Probe,
+    ResourceRequirements, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::names::{
+    self, DRAIN_DEADLINE_ANNOTATION, NODE_ANNOTATION, NODE_LABEL, YARN_NODE_ID_ANNOTATION,
+};
+use super::{BuildSettings, PoolRef};
+use crate::crd::{AccountingMode, ApplicationMasterPolicy, ElasticNodePoolSpec};
+
+/// Name of the NodeManager container.
+pub const NODE_MANAGER_CONTAINER: &str = "nodemanager";
+/// Name of the guarder sidecar.
+pub const GUARDER_CONTAINER: &str = "guarder";
+/// Key of the token inside the guarder token Secret.
+pub const GUARDER_TOKEN_KEY: &str = "token";
+/// Where the guarder reads its token.
+pub const GUARDER_TOKEN_PATH: &str = "/var/run/elastic-yarn/guarder/token";
+
+const HADOOP_CONF_DIR: &str = "/etc/hadoop/conf";
+const YARN_LOCAL_DIR: &str = "/var/lib/hadoop-yarn";
+const KEYTAB_DIR: &str = "/etc/security/keytabs";
+/// Koordinator's batch resources (DESIGN.md, contract 6).
+const BATCH_CPU: &str = "kubernetes.io/batch-cpu";
+const BATCH_MEMORY: &str = "kubernetes.io/batch-memory";
+/// What the NM daemon itself needs when YARN's use is accounted through the node annotation.
+const NM_DAEMON_MILLI_CORES: u64 = 1000;
+const NM_DAEMON_MEMORY_BYTES: u64 = 2 << 30;
+const GUARDER_MILLI_CORES: u64 = 100;
+const GUARDER_MEMORY_BYTES: u64 = 128 << 20;
+/// Extra seconds the kubelet waits after the guarder's grace period before killing the pod.
+const TERMINATION_MARGIN_SECONDS: i64 = 30;
+
+/// An address claimed from a `StaticIPPool` for one NodeManager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticAddress {
+    /// The IP.
+    pub ip: IpAddr,
+    /// Fully qualified host name with DNS records (A and PTR) made ahead of time.
+    pub fqdn: String,
+    /// Annotations that make the CNI give the pod this IP (Calico, Kube-OVN or another key).
+    pub cni_annotations: BTreeMap<String, String>,
+    /// Secret holding the NM's keytab for this host, when the pool has a realm.
+    pub keytab_secret: Option<String>,
+}
+
+/// One NodeManager of a pool: where it runs and what it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeManagerSlot {
+    /// Kubernetes node.
+    pub node: String,
+    /// Static address, when the pool has a `StaticIPPool`.
+    pub static_address: Option<StaticAddress>,
+    /// Set while the NM drains: the time it is removed at the latest.
+    pub drain_deadline: Option<Timestamp>,
+}
+
+/// Host name the NM registers with YARN: the static FQDN, or the pod name (a DNS label).
+pub fn yarn_host(pool: &str, slot: &NodeManagerSlot) -> String {
+    match &slot.static_address {
+        Some(address) => address.fqdn.clone(),
+        None => names::node_manager_pod_name(pool, &slot.node),
+    }
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: None,
+                field_path: path.to_owned(),
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+/// A `yarn-site.xml` property in the environment form Apache Hadoop's images turn into
+/// configuration (`YARN-SITE.XML_<key>=<value>`); other images must honour the same names
+/// (docs/operator.md).
+fn yarn_site(key: &str, value: impl Into<String>) -> EnvVar {
+    env(&format!("YARN-SITE.XML_{key}"), value)
+}
+
+fn port(name: &str, number: u16) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: i32::from(number),
+        protocol: Some("TCP".to_owned()),
+        ..ContainerPort::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn batch_resources(milli_cores: u64, bytes: u64) -> ResourceRequirements {
+    let list = BTreeMap::from([
+        (BATCH_CPU.to_owned(), Quantity(milli_cores.to_string())),
+        (BATCH_MEMORY.to_owned(), Quantity(bytes.to_string())),
+    ]);
+    ResourceRequirements {
+        requests: Some(list.clone()),
+        limits: Some(list),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Capacity the NM registers with before the operator first sizes it: the floor, but at least
+/// one vcore with its memory, so that it registers as a usable node.
+fn initial_capacity(spec: &ElasticNodePoolSpec) -> (u32, u64) {
+    let floor = spec.capacity.floor;
+    let vcores = floor.vcores.max(1);
+    let memory = floor
+        .memory_mb
+        .max(u64::from(spec.capacity.memory_per_vcore_mb))
+        .min(spec.capacity.ceiling.memory_mb.max(1));
+    (vcores.min(spec.capacity.ceiling.vcores.max(1)), memory)
+}
+
+fn node_manager_container(
+    spec: &ElasticNodePoolSpec,
+    host: &str,
+    slot: &NodeManagerSlot,
+) -> Container {
+    let ports = spec.node_manager.ports;
+    let (vcores, memory_mb) = initial_capacity(spec);
+    let mut environment = vec![
+        field_env("NODE_NAME", "spec.nodeName"),
+        field_env("POD_IP", "status.podIP"),
+        env("HADOOP_CONF_DIR", HADOOP_CONF_DIR),
+        env("YARN_CONF_DIR", HADOOP_CONF_DIR),
+        yarn_site("yarn.nodemanager.hostname", host),
+        yarn_site("yarn.nodemanager.address", format!("{host}:{}", ports.rpc)),
+        yarn_site(
+            "yarn.nodemanager.webapp.address",
+            format!("{host}:{}", ports.web),
+        ),
+        yarn_site(
+            "yarn.nodemanager.localizer.address",
+            format!("{host}:{}", ports.localizer),
+        ),
+        yarn_site("yarn.nodemanager.resource.cpu-vcores", vcores.to_string()),
+        yarn_site("yarn.nodemanager.resource.memory-mb", memory_mb.to_string()),
+        yarn_site(
+            "yarn.nodemanager.resource.detect-hardware-capabilities",
+            "false",
+        ),
+        yarn_site(
+            "yarn.nodemanager.local-dirs",
+            format!("{YARN_LOCAL_DIR}/local"),
+        ),
+        yarn_site(
+            "yarn.nodemanager.log-dirs",
+            format!("{YARN_LOCAL_DIR}/logs"),
+        ),
+    ];
+    let mut mounts = vec![
+        mount("hadoop-conf", HADOOP_CONF_DIR, true),
+        mount("yarn-local", YARN_LOCAL_DIR, false),
+    ];
+    if let Some(address) = &slot.static_address
+        && address.keytab_secret.is_some()
+    {
+        mounts.push(mount("nm-keytab", KEYTAB_DIR, true));
+        environment.push(yarn_site(
+            "yarn.nodemanager.keytab",
+            format!("{KEYTAB_DIR}/nm.keytab"),
+        ));
+    }
+    for (index, dataset) in spec.datasets.iter().enumerate() {
+        mounts.push(mount(
+            &format!("dataset-{index}"),
+            &dataset.mount_path,
+            false,
+        ));
+    }
+    let resources = match spec.koordinator.accounting {
+        // The pod reserves the ceiling: Koordinator accounts for YARN through the pod itself.
+        AccountingMode::PodRequests => batch_resources(
+            u64::from(spec.capacity.ceiling.vcores) * 1000 + NM_DAEMON_MILLI_CORES,
+            (spec.capacity.ceiling.memory_mb << 20) + NM_DAEMON_MEMORY_BYTES,
+        ),
+        // YARN's use goes into the node annotation; the pod holds only the daemon.
+        AccountingMode::ThirdParty => {
+            batch_resources(NM_DAEMON_MILLI_CORES, NM_DAEMON_MEMORY_BYTES)
+        }
+    };
+    Container {
+        name: NODE_MANAGER_CONTAINER.to_owned(),
+        image: Some(spec.node_manager.image.clone()),
+        env: Some(environment),
+        ports: Some(vec![
+            port("nm-rpc", ports.rpc),
+            port("nm-web", ports.web),
+            port("nm-localizer", ports.localizer),
+        ]),
+        resources: Some(resources),
+        volume_mounts: Some(mounts),
+        readiness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                host: None,
+                port: IntOrString::String("nm-rpc".to_owned()),
+            }),
+            period_seconds: Some(10),
+            ..Probe::default()
+        }),
+        ..Container::default()
+    }
+}
+
+fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Container {
+    let guarder = &spec.guarder;
+    let mut args = vec![
+        format!("--listen=0.0.0.0:{}", guarder.port),
+        format!("--token-file={GUARDER_TOKEN_PATH}"),
+        format!("--grace-period-seconds={}", guarder.grace_period_seconds),
+        // YARN's vcore is one physical core here: the capacity the RM sees is in cores.
+        "--cores-per-vcore=1".to_owned(),
+    ];
+    if guarder.spark_decommission {
+        args.push("--spark-decommission".to_owned());
+    }
+    if guarder.application_masters == ApplicationMasterPolicy::Never {
+        args.push("--spare-application-masters".to_owned());
+    }
+    let health = Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/healthz".to_owned()),
+            port: IntOrString::String("guarder".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(10),
+        ..Probe::default()
+    };
+    let token_dir = GUARDER_TOKEN_PATH
+        .rsplit_once('/')
+        .map_or(GUARDER_TOKEN_PATH, |(dir, _)| dir);
+    Container {
+        name: GUARDER_CONTAINER.to_owned(),
+        image: Some(
+            guarder
+                .image
+                .clone()
+                .unwrap_or_else(|| settings.guarder_image.clone()),
+        ),
+        args: Some(args),
+        env: Some(vec![
+            field_env("NODE_NAME", "spec.nodeName"),
+            env("RUST_LOG", "info"),
+        ]),
+        ports: Some(vec![port("guarder", guarder.port)]),
+        resources: Some(batch_resources(GUARDER_MILLI_CORES, GUARDER_MEMORY_BYTES)),
+        volume_mounts: Some(vec![mount("guarder-token", token_dir, true)]),
+        readiness_probe: Some(health.clone()),
+        liveness_probe: Some(health),
+        security_context: Some(SecurityContext {
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            // KILL: signal the NM's containers, which run as other users; SYS_PTRACE: read their
+            // /proc/<pid>/environ to find CONTAINER_ID.
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                add: Some(vec!["KILL".to_owned(), "SYS_PTRACE".to_owned()]),
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
+}
+
+/// The pool's affinity with one more requirement: this node, by name (as DaemonSets pin their
+/// pods, so that the scheduler still checks resources and taints).
+fn pinned_affinity(affinity: Option<&Affinity>, node: &str) -> Affinity {
+    let this_node = NodeSelectorRequirement {
+        key: "metadata.name".to_owned(),
+        operator: "In".to_owned(),
+        values: Some(vec![node.to_owned()]),
+    };
+    let mut affinity = affinity.cloned().unwrap_or_default();
+    let mut node_affinity = affinity.node_affinity.take().unwrap_or_default();
+    let mut terms = node_affinity
+        .required_during_scheduling_ignored_during_execution
+        .take()
+        .map(|selector| selector.node_selector_terms)
+        .unwrap_or_default();
+    if terms.is_empty() {
+        terms.push(NodeSelectorTerm::default());
+    }
+    // Terms are ORed: the node requirement joins every one of them.
+    for term in &mut terms {
+        term.match_fields
+            .get_or_insert_with(Vec::new)
+            .push(this_node.clone());
+    }
+    node_affinity.required_during_scheduling_ignored_during_execution = Some(NodeSelector {
+        node_selector_terms: terms,
+    });
+    affinity.node_affinity = Some(node_affinity);
+    affinity
+}
+
+/// The NodeManager pod of `pool` for `slot`.
+pub fn node_manager_pod(
+    pool: &PoolRef,
+    spec: &ElasticNodePoolSpec,
+    settings: &BuildSettings,
+    slot: &NodeManagerSlot,
+) -> Pod {
+    let name = names::node_manager_pod_name(&pool.name, &slot.node);
+    let host = yarn_host(&pool.name, slot);
+    let mut metadata = pool.child_metadata(name.clone(), "nodemanager");
+    let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(NODE_LABEL.to_owned(), names::node_label_value(&slot.node));
+    let mut annotations = BTreeMap::from([
+        (NODE_ANNOTATION.to_owned(), slot.node.clone()),
+        (
+            YARN_NODE_ID_ANNOTATION.to_owned(),
+            format!("{host}:{}", spec.node_manager.ports.rpc),
+        ),
+    ]);
+    if let Some(deadline) = slot.drain_deadline {
+        annotations.insert(DRAIN_DEADLINE_ANNOTATION.to_owned(), deadline.to_string());
+    }
+    let mut volumes = vec![
+        Volume {
+            name: "hadoop-conf".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: spec.node_manager.config_map.clone(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "yarn-local".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+        Volume {
+            name: "guarder-token".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(names::guarder_token_secret_name(&pool.name)),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ];
+    let mut hostname = name.clone();
+    let mut subdomain = None;
+    if let Some(address) = &slot.static_address {
+        annotations.extend(address.cni_annotations.clone());
+        // The pod's own name resolves to the FQDN that the static DNS records and the keytab
+        // were made for.
+        let (short, domain) = address
+            .fqdn
+            .split_once('.')
+            .map_or((address.fqdn.as_str(), None), |(s, d)| (s, Some(d)));
+        hostname = short.to_owned();
+        subdomain = domain.map(str::to_owned);
+        if let Some(secret) = &address.keytab_secret {
+            volumes.push(Volume {
+                name: "nm-keytab".to_owned(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.clone()),
+                    default_mode: Some(0o400),
+                    ..SecretVolumeSource::default()
+                }),
+                ..Volume::default()
+            });
+        }
+    }
+    for (index, dataset) in spec.datasets.iter().enumerate() {
+        volumes.push(Volume {
+            name: format!("dataset-{index}"),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: dataset.name.clone(),
+                read_only: None,
+            }),
+            ..Volume::default()
+        });
+    }
+    metadata.annotations = Some(annotations);
+    let placement = &spec.placement;
+    // In both accounting modes the NM is a Koordinator best-effort pod on batch resources.
+    metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert("koordinator.sh/qosClass".to_owned(), "BE".to_owned());
+    Pod {
+        metadata,
+        spec: Some(PodSpec {
+            containers: vec![
+                node_manager_container(spec, &host, slot),
+                guarder_container(spec, settings),
+            ],
+            // The guarder sees and signals the NM's container processes.
+            share_process_namespace: Some(true),
+            hostname: Some(hostname),
+            subdomain,
+            affinity: Some(pinned_affinity(placement.affinity.as_ref(), &slot.node)),
+            node_selector: (!placement.node_selector.is_empty())
+                .then(|| placement.node_selector.clone()),
+            tolerations: (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone()),
+            priority_class_name: Some("koord-batch".to_owned()),
+            restart_policy: Some("Always".to_owned()),
+            termination_grace_period_seconds: Some(
+                i64::from(spec.guarder.grace_period_seconds) + TERMINATION_MARGIN_SECONDS,
+            ),
+            enable_service_links: Some(false),
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+        status: None,
+    }
+}

@@ -1,0 +1,305 @@
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use rstest::rstest;
+
+use super::*;
+use crate::crd::{AccountingMode, ApplicationMasterPolicy, DatasetMount};
+
+const NIGHTLY: &str = include_str!("../../../docs/examples/nightly-pool.yaml");
+const ON_DEMAND: &str = include_str!("../../../docs/examples/ondemand-pool.yaml");
+const KERBEROS: &str = include_str!("../../../docs/examples/resident-kerberos-pool.yaml");
+
+fn pool(text: &str) -> ElasticNodePool {
+    let mut pool: ElasticNodePool = serde_yaml::from_str(text).unwrap();
+    pool.metadata.uid = Some("6a1f2c3d-0000-4000-8000-000000000001".to_owned());
+    pool
+}
+
+fn slot(node: &str) -> NodeManagerSlot {
+    NodeManagerSlot {
+        node: node.to_owned(),
+        static_address: None,
+        drain_deadline: None,
+    }
+}
+
+fn build(pool: &ElasticNodePool, slot: &NodeManagerSlot) -> Pod {
+    node_manager_pod(
+        &PoolRef::of(pool).unwrap(),
+        &pool.spec,
+        &BuildSettings::default(),
+        slot,
+    )
+}
+
+fn container<'a>(pod: &'a Pod, name: &str) -> &'a Container {
+    pod.spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap()
+}
+
+fn env<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+    container
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)?
+        .value
+        .as_deref()
+}
+
+fn quantity(container: &Container, resource: &str) -> String {
+    container
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .as_ref()
+        .unwrap()[resource]
+        .0
+        .clone()
+}
+
+#[rstest]
+#[case::nightly(NIGHTLY, "worker-7", "nightly-nm-worker-7", 60)]
+#[case::on_demand(ON_DEMAND, "worker-7", "backfill-nm-worker-7", 60)]
+#[case::kerberos(KERBEROS, "worker-7", "resident-nm-worker-7", 60)]
+fn every_example_builds_a_pinned_pod_with_its_guarder(
+    #[case] text: &str,
+    #[case] node: &str,
+    #[case] name: &str,
+    #[case] grace: i64,
+) {
+    let pool = pool(text);
+    let pod = build(&pool, &slot(node));
+    let meta = &pod.metadata;
+    assert_eq!(meta.name.as_deref(), Some(name));
+    assert_eq!(meta.namespace, pool.metadata.namespace);
+    let owner = &meta.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (
+            owner.kind.as_str(),
+            owner.controller,
+            owner.block_owner_deletion
+        ),
+        ("ElasticNodePool", Some(true), Some(true))
+    );
+    let labels = meta.labels.as_ref().unwrap();
+    assert_eq!(labels["app.kubernetes.io/component"], "nodemanager");
+    assert_eq!(labels[names::NODE_LABEL], node);
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.share_process_namespace, Some(true));
+    assert_eq!(spec.hostname.as_deref(), Some(name));
+    assert_eq!(spec.termination_grace_period_seconds, Some(grace + 30));
+    let terms = &spec
+        .affinity
+        .as_ref()
+        .unwrap()
+        .node_affinity
+        .as_ref()
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()
+        .node_selector_terms;
+    assert!(!terms.is_empty());
+    for term in terms {
+        let fields = term.match_fields.as_ref().unwrap();
+        assert!(fields.iter().any(|f| f.key == "metadata.name"
+            && f.operator == "In"
+            && f.values.as_deref() == Some(&[node.to_owned()][..])));
+    }
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    let rpc = pool.spec.node_manager.ports.rpc;
+    assert_eq!(
+        env(nm, "YARN-SITE.XML_yarn.nodemanager.address"),
+        Some(format!("{name}:{rpc}").as_str())
+    );
+    assert_eq!(
+        meta.annotations.as_ref().unwrap()[names::YARN_NODE_ID_ANNOTATION],
+        format!("{name}:{rpc}")
+    );
+    let guarder = container(&pod, GUARDER_CONTAINER);
+    let args = guarder.args.as_ref().unwrap();
+    assert!(args.contains(&format!("--grace-period-seconds={grace}")));
+    assert!(args.contains(&format!("--token-file={GUARDER_TOKEN_PATH}")));
+    let volumes = spec.volumes.as_ref().unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref())
+                == Some(
+                    names::guarder_token_secret_name(&pool.metadata.name.clone().unwrap()).as_str()
+                ))
+    );
+}
+
+#[rstest]
+#[case::pod_requests(AccountingMode::PodRequests, "41000", (163_840u64 << 20) + (2 << 30))]
+#[case::third_party(AccountingMode::ThirdParty, "1000", 2u64 << 30)]
+fn accounting_mode_sets_batch_requests(
+    #[case] mode: AccountingMode,
+    #[case] milli_cores: &str,
+    #[case] bytes: u64,
+) {
+    let mut pool = pool(NIGHTLY);
+    pool.spec.koordinator.accounting = mode;
+    let pod = build(&pool, &slot("worker-1"));
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    // The nightly pool's ceiling is 40 vcores and 160 GiB; the NM daemon adds 1 core, 2 GiB.
+    assert_eq!(quantity(nm, "kubernetes.io/batch-cpu"), milli_cores);
+    assert_eq!(
+        quantity(nm, "kubernetes.io/batch-memory"),
+        bytes.to_string()
+    );
+    let limits = nm.resources.as_ref().unwrap().limits.as_ref().unwrap();
+    assert_eq!(limits["kubernetes.io/batch-cpu"].0, milli_cores);
+    assert_eq!(
+        pod.metadata.labels.as_ref().unwrap()["koordinator.sh/qosClass"],
+        "BE"
+    );
+}
+
+#[test]
+fn static_address_gives_host_name_cni_annotation_and_keytab() {
+    let pool = pool(KERBEROS);
+    let mut slot = slot("worker-2");
+    slot.static_address = Some(StaticAddress {
+        ip: IpAddr::V4(Ipv4Addr::new(10, 20, 0, 7)),
+        fqdn: "nm-10-20-0-7.yarn.example.com".to_owned(),
+        cni_annotations: BTreeMap::from([(
+            "cni.projectcalico.org/ipAddrs".to_owned(),
+            "[\"10.20.0.7\"]".to_owned(),
+        )]),
+        keytab_secret: Some("nm-10-20-0-7-keytab".to_owned()),
+    });
+    let pod = build(&pool, &slot);
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.hostname.as_deref(), Some("nm-10-20-0-7"));
+    assert_eq!(spec.subdomain.as_deref(), Some("yarn.example.com"));
+    let annotations = pod.metadata.annotations.as_ref().unwrap();
+    assert_eq!(
+        annotations["cni.projectcalico.org/ipAddrs"],
+        "[\"10.20.0.7\"]"
+    );
+    assert_eq!(
+        annotations[names::YARN_NODE_ID_ANNOTATION],
+        "nm-10-20-0-7.yarn.example.com:45454"
+    );
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    assert_eq!(
+        env(nm, "YARN-SITE.XML_yarn.nodemanager.hostname"),
+        Some("nm-10-20-0-7.yarn.example.com")
+    );
+    assert!(
+        spec.volumes.as_ref().unwrap().iter().any(|v| v
+            .secret
+            .as_ref()
+            .and_then(|s| s.secret_name.as_deref())
+            == Some("nm-10-20-0-7-keytab"))
+    );
+}
+
+#[test]
+fn datasets_drain_and_guarder_options_reach_the_pod() {
+    let mut pool = pool(NIGHTLY);
+    pool.spec.datasets = vec![DatasetMount {
+        name: "tpcds-1t".to_owned(),
+        mount_path: "/data/tpcds".to_owned(),
+    }];
+    pool.spec.guarder.application_masters = ApplicationMasterPolicy::Never;
+    pool.spec.guarder.spark_decommission = false;
+    let mut slot = slot("worker-3");
+    slot.drain_deadline = Some("2026-11-24T22:30:00Z".parse().unwrap());
+    let pod = build(&pool, &slot);
+    let spec = pod.spec.as_ref().unwrap();
+    let claim = spec
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find_map(|v| v.persistent_volume_claim.as_ref())
+        .unwrap();
+    assert_eq!(claim.claim_name, "tpcds-1t");
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    assert!(
+        nm.volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.mount_path == "/data/tpcds")
+    );
+    assert_eq!(
+        pod.metadata.annotations.as_ref().unwrap()[names::DRAIN_DEADLINE_ANNOTATION],
+        "2026-11-24T22:30:00Z"
+    );
+    let args = container(&pod, GUARDER_CONTAINER).args.clone().unwrap();
+    assert!(args.contains(&"--spare-application-masters".to_owned()));
+    assert!(!args.contains(&"--spark-decommission".to_owned()));
+}
+
+#[test]
+fn user_affinity_terms_each_gain_the_node() {
+    let mut pool = pool(NIGHTLY);
+    let term = |zone: &str| k8s_openapi::api::core::v1::NodeSelectorTerm {
+        match_expressions: Some(vec![k8s_openapi::api::core::v1::NodeSelectorRequirement {
+            key: "topology.kubernetes.io/zone".to_owned(),
+            operator: "In".to_owned(),
+            values: Some(vec![zone.to_owned()]),
+        }]),
+        match_fields: None,
+    };
+    pool.spec.placement.affinity = Some(k8s_openapi::api::core::v1::Affinity {
+        node_affinity: Some(k8s_openapi::api::core::v1::NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(
+                k8s_openapi::api::core::v1::NodeSelector {
+                    node_selector_terms: vec![term("a"), term("b")],
+                },
+            ),
+            preferred_during_scheduling_ignored_during_execution: None,
+        }),
+        ..Default::default()
+    });
+    let pod = build(&pool, &slot("worker-4"));
+    let terms = pod
+        .spec
+        .unwrap()
+        .affinity
+        .unwrap()
+        .node_affinity
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .unwrap()
+        .node_selector_terms;
+    assert_eq!(terms.len(), 2);
+    for term in terms {
+        assert_eq!(term.match_expressions.unwrap().len(), 1);
+        assert_eq!(
+            term.match_fields.unwrap()[0].values,
+            Some(vec!["worker-4".to_owned()])
+        );
+    }
+}
+
+#[test]
+fn token_secret_and_missing_uid() {
+    let pool_object = pool(NIGHTLY);
+    let secret = guarder_token_secret(&PoolRef::of(&pool_object).unwrap(), "s3cret");
+    assert_eq!(
+        secret.metadata.name.as_deref(),
+        Some("nightly-guarder-token")
+    );
+    assert_eq!(secret.data.unwrap()[GUARDER_TOKEN_KEY].0, b"s3cret");
+    let mut unsaved = pool_object;
+    unsaved.metadata.uid = None;
+    assert_eq!(
+        PoolRef::of(&unsaved),
+        Err(BuildError::MissingMetadata("uid"))
+    );
+}

@@ -1,0 +1,254 @@
+//! Which NodeManagers a pool should run, drain or remove at an instant: the lifecycle mode, the
+//! eligible nodes and the NMs that exist in, a [`LifecyclePlan`] out. Pure; the controller applies
+//! the plan and requeues at [`LifecyclePlan::requeue_after`] rather than polling.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::crd::PoolPhase;
+use crate::schedule::SchedulePhase;
+use crate::validate::Lifecycle;
+
+/// An NM pod of the pool as it exists now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingNodeManager {
+    /// Kubernetes node it runs on.
+    pub node: String,
+    /// Set while it drains: removed at this time at the latest.
+    pub drain_deadline: Option<Timestamp>,
+    /// True when the RM reports no container on it (known empty).
+    pub empty: bool,
+    /// False once the Kubernetes node is gone.
+    pub node_present: bool,
+}
+
+/// Why an NM drains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrainCause {
+    /// The `Periodic` window's drain started.
+    Schedule,
+    /// The node no longer matches the placement.
+    NodeIneligible,
+    /// An `OnDemand` pool asks for fewer NMs.
+    ScaleDown,
+    /// Already draining.
+    Continuing,
+}
+
+impl DrainCause {
+    /// Short stable category for Events and metrics.
+    pub const fn category(self) -> &'static str {
+        match self {
+            DrainCause::Schedule => "schedule",
+            DrainCause::NodeIneligible => "node_ineligible",
+            DrainCause::ScaleDown => "scale_down",
+            DrainCause::Continuing => "continuing",
+        }
+    }
+}
+
+/// An NM to drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drain {
+    /// Removed at this time at the latest.
+    pub deadline: Timestamp,
+    /// Why.
+    pub cause: DrainCause,
+}
+
+/// Why an NM pod is deleted now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoveCause {
+    /// Its drain deadline passed.
+    DeadlineReached,
+    /// It drained and holds no container.
+    Empty,
+    /// Its Kubernetes node is gone.
+    NodeGone,
+    /// The pool is outside its windows (or asks for none).
+    Offline,
+}
+
+impl RemoveCause {
+    /// Short stable category for Events and metrics.
+    pub const fn category(self) -> &'static str {
+        match self {
+            RemoveCause::DeadlineReached => "deadline_reached",
+            RemoveCause::Empty => "empty",
+            RemoveCause::NodeGone => "node_gone",
+            RemoveCause::Offline => "offline",
+        }
+    }
+}
+
+/// What to do with the pool now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecyclePlan {
+    /// Phase to report.
+    pub phase: PoolPhase,
+    /// Nodes that run an online NM (created when missing).
+    pub run: BTreeSet<String>,
+    /// Nodes whose NM drains.
+    pub drain: BTreeMap<String, Drain>,
+    /// Nodes whose NM pod is deleted now.
+    pub remove: BTreeMap<String, RemoveCause>,
+    /// Next scheduled online, drain or offline time.
+    pub next_transition: Option<Timestamp>,
+    /// When the plan changes by itself (next boundary or drain deadline).
+    pub requeue_after: Option<Duration>,
+}
+
+/// The mode's answer before looking at nodes.
+fn mode_phase(lifecycle: &Lifecycle, now: Timestamp) -> (SchedulePhase, Option<Timestamp>) {
+    match lifecycle {
+        Lifecycle::Resident => (SchedulePhase::Online, None),
+        Lifecycle::OnDemand { node_managers } => (
+            if *node_managers > 0 {
+                SchedulePhase::Online
+            } else {
+                SchedulePhase::Offline
+            },
+            None,
+        ),
+        Lifecycle::Periodic(schedule) => {
+            let at = schedule.phase_at(now);
+            (at.phase, at.next_transition)
+        }
+    }
+}
+
+fn after(now: Timestamp, duration: Duration) -> Timestamp {
+    SignedDuration::try_from(duration)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// Plans the pool at `now`. `grace` is the guarder's grace period: an NM that must leave outside
+/// a scheduled drain gets that long.
+pub fn plan(
+    lifecycle: &Lifecycle,
+    now: Timestamp,
+    eligible: &BTreeSet<String>,
+    existing: &[ExistingNodeManager],
+    grace: Duration,
+) -> LifecyclePlan {
+    let (schedule_phase, next_transition) = mode_phase(lifecycle, now);
+    let mut run = BTreeSet::new();
+    let mut drain = BTreeMap::new();
+    let mut remove = BTreeMap::new();
+
+    // First the NMs that exist: gone nodes, finished drains, the schedule's drain and offline.
+    let mut online_candidates = Vec::new();
+    for nm in existing {
+        if !nm.node_present {
+            remove.insert(nm.node.clone(), RemoveCause::NodeGone);
+            continue;
+        }
+        if let Some(deadline) = nm.drain_deadline {
+            if now >= deadline {
+                remove.insert(nm.node.clone(), RemoveCause::DeadlineReached);
+            } else if nm.empty {
+                remove.insert(nm.node.clone(), RemoveCause::Empty);
+            } else {
+                drain.insert(
+                    nm.node.clone(),
+                    Drain {
+                        deadline,
+                        cause: DrainCause::Continuing,
+                    },
+                );
+            }
+            continue;
+        }
+        match schedule_phase {
+            SchedulePhase::Offline => {
+                remove.insert(nm.node.clone(), RemoveCause::Offline);
+            }
+            SchedulePhase::Draining => {
+                let deadline = next_transition.unwrap_or_else(|| after(now, grace));
+                drain.insert(
+                    nm.node.clone(),
+                    Drain {
+                        deadline,
+                        cause: DrainCause::Schedule,
+                    },
+                );
+            }
+            SchedulePhase::Online => {
+                if eligible.contains(&nm.node) {
+                    online_candidates.push(nm.node.clone());
+                } else {
+                    drain.insert(
+                        nm.node.clone(),
+                        Drain {
+                            deadline: after(now, grace),
+                            cause: DrainCause::NodeIneligible,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    if schedule_phase == SchedulePhase::Online {
+        // NMs that exist keep their nodes; new ones go to eligible nodes in name order. A node
+        // whose NM still drains or is being removed gets a new one only once the old pod is gone.
+        let busy: BTreeSet<&String> = drain.keys().chain(remove.keys()).collect();
+        let fresh = eligible
+            .iter()
+            .filter(|node| !busy.contains(node) && !online_candidates.contains(node))
+            .cloned();
+        let wanted: Vec<String> = online_candidates.iter().cloned().chain(fresh).collect();
+        let limit = match lifecycle {
+            Lifecycle::OnDemand { node_managers } => {
+                usize::try_from(*node_managers).unwrap_or(usize::MAX)
+            }
+            Lifecycle::Resident | Lifecycle::Periodic(_) => usize::MAX,
+        };
+        for (index, node) in wanted.into_iter().enumerate() {
+            if index < limit {
+                run.insert(node);
+            } else if online_candidates.contains(&node) {
+                drain.insert(
+                    node,
+                    Drain {
+                        deadline: after(now, grace),
+                        cause: DrainCause::ScaleDown,
+                    },
+                );
+            }
+        }
+    }
+
+    let phase = match schedule_phase {
+        SchedulePhase::Online if run.is_empty() => PoolPhase::Pending,
+        SchedulePhase::Online => PoolPhase::Online,
+        SchedulePhase::Draining => PoolPhase::Draining,
+        SchedulePhase::Offline if drain.is_empty() => PoolPhase::Offline,
+        SchedulePhase::Offline => PoolPhase::Draining,
+    };
+    let wake = drain
+        .values()
+        .map(|d| d.deadline)
+        .chain(next_transition)
+        .filter(|t| *t > now)
+        .min();
+    let requeue_after = wake.map(|t| {
+        let span = t.duration_since(now);
+        Duration::try_from(span).unwrap_or(Duration::ZERO)
+    });
+    LifecyclePlan {
+        phase,
+        run,
+        drain,
+        remove,
+        next_transition,
+        requeue_after,
+    }
+}
+
+#[cfg(test)]
+mod tests;
