@@ -18,4 +18,5 @@ pub mod policy;
 pub mod schedule;
 pub mod sim;
 pub mod validate;
+pub mod vertical;
 pub mod yarn;

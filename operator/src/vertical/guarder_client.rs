@@ -1,0 +1,206 @@
+//! The operator's side of the guarder API (DESIGN.md, contract 4): `PUT /v1/target` with the
+//! pool's bearer token, `GET /v1/status` for measured use and signal counts.
+
+use std::time::Duration;
+
+use guarder::api::TargetRequest;
+use serde::Deserialize;
+use url::Url;
+
+use crate::yarn::Secret;
+
+/// Why a guarder call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GuarderError {
+    /// No connection or no answer in time.
+    #[error("guarder {url} is unreachable: {message}")]
+    Unreachable {
+        /// Where.
+        url: String,
+        /// The transport's words.
+        message: String,
+    },
+    /// The guarder refused the token.
+    #[error("guarder {url} refused the token ({status})")]
+    Unauthorized {
+        /// Where.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// Another status.
+    #[error("guarder {url} answered {status}: {body}")]
+    Status {
+        /// Where.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What it said.
+        body: String,
+    },
+    /// An unreadable status document.
+    #[error("guarder {url} sent an unreadable status: {message}")]
+    Malformed {
+        /// Where.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl GuarderError {
+    /// Short stable category for metrics and Events.
+    pub const fn category(&self) -> &'static str {
+        match self {
+            GuarderError::Unreachable { .. } => "guarder_unreachable",
+            GuarderError::Unauthorized { .. } => "guarder_unauthorized",
+            GuarderError::Status { .. } => "guarder_status",
+            GuarderError::Malformed { .. } => "guarder_malformed",
+        }
+    }
+}
+
+/// Signals of one kind the guarder sent.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalTally {
+    /// `SIGPWR`, `SIGTERM` or `SIGKILL`.
+    pub signal: String,
+    /// Framework.
+    pub framework: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// The target a guarder enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnforcedTarget {
+    /// Vcores the containers may keep.
+    pub vcores: u32,
+    /// MiB they may keep.
+    pub memory_mb: u64,
+}
+
+/// What the operator reads from `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuarderStatus {
+    /// The target in force, if any.
+    #[serde(default)]
+    pub target: Option<EnforcedTarget>,
+    /// Vcores the NM's containers use.
+    pub used_vcores: f64,
+    /// MiB they use.
+    pub used_memory_mb: f64,
+    /// Signals sent.
+    #[serde(default)]
+    pub signals: Vec<SignalTally>,
+    /// Force kills.
+    #[serde(default)]
+    pub force_kills: u64,
+}
+
+impl GuarderStatus {
+    /// Graceful signals (everything but SIGKILL).
+    pub fn graceful_signals(&self) -> u64 {
+        self.signals
+            .iter()
+            .filter(|s| s.signal != "SIGKILL")
+            .map(|s| s.count)
+            .sum()
+    }
+}
+
+/// A client of every guarder of a pool.
+#[derive(Clone, Debug)]
+pub struct GuarderClient {
+    http: reqwest::Client,
+    token: Secret,
+}
+
+impl GuarderClient {
+    /// A client sending `token`, with this per-request timeout.
+    pub fn new(token: Secret, timeout: Duration) -> Result<GuarderClient, reqwest::Error> {
+        Ok(GuarderClient {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .build()?,
+            token,
+        })
+    }
+
+    fn endpoint(base: &Url, path: &str) -> Result<Url, GuarderError> {
+        base.join(path).map_err(|err| GuarderError::Malformed {
+            url: base.to_string(),
+            message: err.to_string(),
+        })
+    }
+
+    /// `PUT /v1/target`; the guarder answers 202.
+    pub async fn put_target(&self, base: &Url, target: &TargetRequest) -> Result<(), GuarderError> {
+        let url = Self::endpoint(base, "v1/target")?;
+        let text = url.to_string();
+        let body = serde_json::to_vec(target).map_err(|err| GuarderError::Malformed {
+            url: text.clone(),
+            message: err.to_string(),
+        })?;
+        let answer = self
+            .http
+            .put(url)
+            .bearer_auth(self.token.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| GuarderError::Unreachable {
+                url: text.clone(),
+                message: err.to_string(),
+            })?;
+        let status = answer.status().as_u16();
+        match status {
+            200..=299 => Ok(()),
+            401 | 403 => Err(GuarderError::Unauthorized { url: text, status }),
+            _ => Err(GuarderError::Status {
+                url: text,
+                status,
+                body: answer.text().await.unwrap_or_default().trim().to_owned(),
+            }),
+        }
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self, base: &Url) -> Result<GuarderStatus, GuarderError> {
+        let url = Self::endpoint(base, "v1/status")?;
+        let text = url.to_string();
+        let answer = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|err| GuarderError::Unreachable {
+                url: text.clone(),
+                message: err.to_string(),
+            })?;
+        let status = answer.status().as_u16();
+        if status != 200 {
+            return Err(GuarderError::Status {
+                url: text,
+                status,
+                body: String::new(),
+            });
+        }
+        let body = answer
+            .bytes()
+            .await
+            .map_err(|err| GuarderError::Unreachable {
+                url: text.clone(),
+                message: err.to_string(),
+            })?;
+        serde_json::from_slice(&body).map_err(|err| GuarderError::Malformed {
+            url: text,
+            message: err.to_string(),
+        })
+    }
+}
