@@ -9,3 +9,23 @@ pub fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_default()
 }
+
+/// A binary of another workspace crate, built by the same `cargo test --workspace` run (its own
+/// integration tests need it). Panics with the command to run when it is missing.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let profile_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_default();
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build --workspace`) first",
+        path.display()
+    );
+    path
+}
