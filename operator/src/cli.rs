@@ -1,5 +1,6 @@
 //! Command line of `elastic-yarn-operator`.
 
+pub mod render;
 pub mod yarn;
 
 use std::fs;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Talk to the YARN ResourceManager as the operator does: list nodes, resize, label,
     /// signal (simple, Kerberos or delegation-token authentication; HA pairs followed).
     Yarn(yarn::YarnArgs),
+    /// Print the NodeManager pods and other children the operator would create for a pool on
+    /// the given nodes, without a cluster.
+    Render(render::RenderArgs),
     /// Write the CustomResourceDefinitions as YAML (into the Helm chart by default).
     Crdgen {
         /// Folder to write into.
@@ -287,6 +291,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate(&args),
         Command::Validate { file } => validate_file(&file),
         Command::Yarn(args) => yarn::run(args),
+        Command::Render(args) => render::run(&args),
         Command::Crdgen { out } => {
             let written = crdgen::write_crds(&out)
                 .with_context(|| format!("writing CRDs into {}", out.display()))?;

@@ -68,12 +68,20 @@ pub struct NodeManagerSlot {
     pub drain_deadline: Option<Timestamp>,
 }
 
-/// Host name the NM registers with YARN: the static FQDN, or the pod name (a DNS label).
-pub fn yarn_host(pool: &str, slot: &NodeManagerSlot) -> String {
+/// Host the NM registers with YARN: the static FQDN (with DNS records made ahead of time), or
+/// else the pod's IP, which AMs can reach without any DNS record. `None` when it is the pod IP
+/// and that is not known yet.
+pub fn yarn_host(slot: &NodeManagerSlot, pod_ip: Option<&str>) -> Option<String> {
     match &slot.static_address {
-        Some(address) => address.fqdn.clone(),
-        None => names::node_manager_pod_name(pool, &slot.node),
+        Some(address) => Some(address.fqdn.clone()),
+        None => pod_ip.map(str::to_owned),
     }
+}
+
+/// What the NM container is told to register as: the static FQDN, or `$(POD_IP)`, which the
+/// kubelet expands from the `POD_IP` variable defined before it.
+fn configured_host(slot: &NodeManagerSlot) -> String {
+    yarn_host(slot, None).unwrap_or_else(|| "$(POD_IP)".to_owned())
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
@@ -337,17 +345,18 @@ pub fn node_manager_pod(
     slot: &NodeManagerSlot,
 ) -> Pod {
     let name = names::node_manager_pod_name(&pool.name, &slot.node);
-    let host = yarn_host(&pool.name, slot);
+    let host = configured_host(slot);
     let mut metadata = pool.child_metadata(name.clone(), "nodemanager");
     let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
     labels.insert(NODE_LABEL.to_owned(), names::node_label_value(&slot.node));
-    let mut annotations = BTreeMap::from([
-        (NODE_ANNOTATION.to_owned(), slot.node.clone()),
-        (
+    let mut annotations = BTreeMap::from([(NODE_ANNOTATION.to_owned(), slot.node.clone())]);
+    // Known ahead only for a static host; otherwise the pod IP decides it.
+    if let Some(host) = yarn_host(slot, None) {
+        annotations.insert(
             YARN_NODE_ID_ANNOTATION.to_owned(),
             format!("{host}:{}", spec.node_manager.ports.rpc),
-        ),
-    ]);
+        );
+    }
     if let Some(deadline) = slot.drain_deadline {
         annotations.insert(DRAIN_DEADLINE_ANNOTATION.to_owned(), deadline.to_string());
     }

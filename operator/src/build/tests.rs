@@ -117,13 +117,35 @@ fn every_example_builds_a_pinned_pod_with_its_guarder(
     }
     let nm = container(&pod, NODE_MANAGER_CONTAINER);
     let rpc = pool.spec.node_manager.ports.rpc;
+    // Without a static IP the NM registers as its pod IP, expanded by the kubelet from the
+    // POD_IP variable, which must come first.
     assert_eq!(
         env(nm, "YARN-SITE.XML_yarn.nodemanager.address"),
-        Some(format!("{name}:{rpc}").as_str())
+        Some(format!("$(POD_IP):{rpc}").as_str())
+    );
+    let names_in_order: Vec<&str> = nm
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert!(
+        names_in_order.iter().position(|n| *n == "POD_IP")
+            < names_in_order
+                .iter()
+                .position(|n| *n == "YARN-SITE.XML_yarn.nodemanager.address")
+    );
+    assert!(
+        !meta
+            .annotations
+            .as_ref()
+            .unwrap()
+            .contains_key(names::YARN_NODE_ID_ANNOTATION)
     );
     assert_eq!(
-        meta.annotations.as_ref().unwrap()[names::YARN_NODE_ID_ANNOTATION],
-        format!("{name}:{rpc}")
+        yarn_host(&slot(node), Some("10.1.2.3")).as_deref(),
+        Some("10.1.2.3")
     );
     let guarder = container(&pod, GUARDER_CONTAINER);
     let args = guarder.args.as_ref().unwrap();

@@ -1,0 +1,100 @@
+//! `elastic-yarn-operator render`: the children the operator would create for a pool on some
+//! nodes, printed as YAML for an admin to review (the pure build step, no cluster needed).
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+
+use crate::build::{self, BuildSettings, NodeManagerSlot, PoolRef};
+use crate::crd::ElasticNodePool;
+use crate::placement;
+use crate::validate::validate;
+
+/// UID shown in owner references of rendered objects (the API server assigns the real one).
+const PLACEHOLDER_UID: &str = "00000000-0000-0000-0000-000000000000";
+/// Token shown in the rendered Secret (the operator makes a random one, once).
+const PLACEHOLDER_TOKEN: &str = "random-token-made-once-by-the-operator";
+
+/// Options of `render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// YAML file with one ElasticNodePool.
+    #[arg(long)]
+    pool: PathBuf,
+    /// YAML file with a Kubernetes Node (repeat for several; `kubectl get node X -o yaml`).
+    #[arg(long = "node", required = true)]
+    nodes: Vec<PathBuf>,
+    /// Guarder image used when the pool names none.
+    #[arg(long)]
+    guarder_image: Option<String>,
+}
+
+fn read_yaml<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> anyhow::Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_yaml::from_str(&text).with_context(|| format!("{} is not {what}", path.display()))
+}
+
+/// Runs `render`, writing YAML documents to stdout and problems to stderr.
+pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let mut pool: ElasticNodePool = read_yaml(&args.pool, "an ElasticNodePool")?;
+    if let Err(errors) = validate(&pool.spec, Timestamp::now()) {
+        eprintln!("{}: {errors}", args.pool.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    pool.metadata
+        .namespace
+        .get_or_insert_with(|| "default".to_owned());
+    pool.metadata
+        .uid
+        .get_or_insert_with(|| PLACEHOLDER_UID.to_owned());
+    let pool_ref = PoolRef::of(&pool).context("the pool needs metadata.name")?;
+    let settings = args
+        .guarder_image
+        .clone()
+        .map_or_else(BuildSettings::default, |guarder_image| BuildSettings {
+            guarder_image,
+        });
+    let mut documents = vec![serde_yaml::to_string(&build::guarder_token_secret(
+        &pool_ref,
+        PLACEHOLDER_TOKEN,
+    ))?];
+    let mut ineligible = 0;
+    for path in &args.nodes {
+        let node: Node = read_yaml(path, "a Kubernetes Node")?;
+        let name = node
+            .metadata
+            .name
+            .clone()
+            .with_context(|| format!("{}: the Node has no metadata.name", path.display()))?;
+        if let Err(reason) = placement::check(&node, &pool.spec.placement) {
+            ineligible += 1;
+            eprintln!(
+                "node {name} is not eligible for pool {}: {reason:?}",
+                pool_ref.name
+            );
+            continue;
+        }
+        let slot = NodeManagerSlot {
+            node: name,
+            static_address: None,
+            drain_deadline: None,
+        };
+        let pod = build::node_manager_pod(&pool_ref, &pool.spec, &settings, &slot);
+        documents.push(serde_yaml::to_string(&pod)?);
+    }
+    let mut out = std::io::stdout().lock();
+    for document in documents {
+        writeln!(out, "---\n{}", document.trim_end())?;
+    }
+    Ok(if ineligible == args.nodes.len() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
