@@ -1,5 +1,6 @@
 //! Command line of `elastic-yarn-operator`.
 
+pub mod operate;
 pub mod render;
 pub mod yarn;
 
@@ -44,6 +45,12 @@ pub enum Command {
     /// Talk to the YARN ResourceManager as the operator does: list nodes, resize, label,
     /// signal (simple, Kerberos or delegation-token authentication; HA pairs followed).
     Yarn(yarn::YarnArgs),
+    /// Run the operator in a cluster: reconcile ElasticNodePools, size their NodeManagers,
+    /// drain them on schedule (leader-elected; stops on SIGTERM).
+    Run(operate::RunArgs),
+    /// Run one pool's vertical loop against explicit endpoints (an RM, exporters, guarders),
+    /// without Kubernetes; prints a JSON line per NodeManager per tick.
+    Vertical(operate::VerticalArgs),
     /// Print the NodeManager pods and other children the operator would create for a pool on
     /// the given nodes, without a cluster.
     Render(render::RenderArgs),
@@ -292,6 +299,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { file } => validate_file(&file),
         Command::Yarn(args) => yarn::run(args),
         Command::Render(args) => render::run(&args),
+        Command::Run(args) => operate::run(args),
+        Command::Vertical(args) => operate::vertical(args),
         Command::Crdgen { out } => {
             let written = crdgen::write_crds(&out)
                 .with_context(|| format!("writing CRDs into {}", out.display()))?;

@@ -10,6 +10,7 @@
 pub mod build;
 pub mod cli;
 pub mod conditions;
+pub mod controller;
 pub mod crd;
 pub mod crdgen;
 pub mod lifecycle;

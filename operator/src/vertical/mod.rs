@@ -83,6 +83,22 @@ impl MetricsReader {
     }
 }
 
+/// The reader for a pool's metrics source.
+pub fn reader(
+    source: &crate::validate::MetricsSource,
+    timeout: Duration,
+    concurrency: usize,
+) -> Result<MetricsReader, reqwest::Error> {
+    Ok(match source {
+        crate::validate::MetricsSource::Exporter { .. } => {
+            MetricsReader::Exporters(ExporterSource::new(timeout, concurrency)?)
+        }
+        crate::validate::MetricsSource::Prometheus { url } => {
+            MetricsReader::Prometheus(PrometheusSource::new(url.clone(), timeout)?)
+        }
+    })
+}
+
 /// Settings of one pool's loop.
 #[derive(Clone, Debug)]
 pub struct LoopSettings {
@@ -264,14 +280,18 @@ impl<R: ResourceManager> VerticalLoop<R> {
         let Some(client) = &self.guarder else {
             return HashMap::new();
         };
-        futures::stream::iter(
-            nms.iter()
-                .filter_map(|nm| nm.guarder.clone().map(|url| (nm.node.clone(), url))),
-        )
-        .map(|(node, url)| async move { (node, client.status(&url).await) })
-        .buffer_unordered(self.settings.concurrency.max(1))
-        .collect()
-        .await
+        // Futures built in a loop, not in a closure: the stream stays `Send` for any caller.
+        let mut reads = Vec::new();
+        for nm in nms {
+            if let Some(url) = nm.guarder.clone() {
+                let node = nm.node.clone();
+                reads.push(async move { (node, client.status(&url).await) });
+            }
+        }
+        futures::stream::iter(reads)
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await
     }
 
     /// One decision round over `nms`.
@@ -419,16 +439,17 @@ impl<R: ResourceManager> VerticalLoop<R> {
         }
         let rm = &self.rm;
         let guarder = self.guarder.as_ref();
-        let results: Vec<(usize, Resize, Applied)> = futures::stream::iter(actions)
-            .map(|(index, resize, rm_write, enforced)| {
-                let nm = &nms[index];
-                let current = outcomes[index].capacity;
-                async move {
-                    let applied =
-                        apply_resize(rm, guarder, nm, current, resize, rm_write, enforced).await;
-                    (index, resize, applied)
-                }
-            })
+        let mut applying = Vec::with_capacity(actions.len());
+        for (index, resize, rm_write, enforced) in actions {
+            let nm = &nms[index];
+            let current = outcomes[index].capacity;
+            applying.push(async move {
+                let applied =
+                    apply_resize(rm, guarder, nm, current, resize, rm_write, enforced).await;
+                (index, resize, applied)
+            });
+        }
+        let results: Vec<(usize, Resize, Applied)> = futures::stream::iter(applying)
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;

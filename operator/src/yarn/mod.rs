@@ -129,6 +129,60 @@ pub fn check_label_name(label: &str) -> Result<(), RmError> {
     }
 }
 
+/// A shared client is a client: the controller and a pool's loop use one RM client together.
+impl<T: ResourceManager> ResourceManager for std::sync::Arc<T> {
+    fn cluster_info(&self) -> impl Future<Output = Result<ClusterInfo, RmError>> + Send {
+        self.as_ref().cluster_info()
+    }
+
+    fn nodes(
+        &self,
+        states: &[NodeState],
+    ) -> impl Future<Output = Result<Vec<NodeReport>, RmError>> + Send {
+        self.as_ref().nodes(states)
+    }
+
+    fn node(&self, id: &NodeId) -> impl Future<Output = Result<NodeReport, RmError>> + Send {
+        self.as_ref().node(id)
+    }
+
+    fn resize(
+        &self,
+        id: &NodeId,
+        capacity: Capacity,
+        over_commit: OverCommitTimeout,
+    ) -> impl Future<Output = Result<ResizeOutcome, RmError>> + Send {
+        self.as_ref().resize(id, capacity, over_commit)
+    }
+
+    fn node_labels(&self) -> impl Future<Output = Result<Vec<NodeLabel>, RmError>> + Send {
+        self.as_ref().node_labels()
+    }
+
+    fn ensure_node_label(
+        &self,
+        label: &str,
+    ) -> impl Future<Output = Result<LabelOutcome, RmError>> + Send {
+        self.as_ref().ensure_node_label(label)
+    }
+
+    fn set_node_labels(
+        &self,
+        id: &NodeId,
+        labels: &[String],
+    ) -> impl Future<Output = Result<(), RmError>> + Send {
+        self.as_ref().set_node_labels(id, labels)
+    }
+
+    fn signal_container(
+        &self,
+        container: &ContainerId,
+        command: SignalCommand,
+    ) -> impl Future<Output = Result<(), RmError>> + Send {
+        self.as_ref().signal_container(container, command)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,14 +191,17 @@ impl ExporterSource {
         &self,
         nodes: &[(String, Option<Url>)],
     ) -> BTreeMap<String, Result<NodeReading, SourceError>> {
-        futures::stream::iter(nodes.iter().cloned())
-            .map(|(node, url)| async move {
+        let mut reads = Vec::with_capacity(nodes.len());
+        for (node, url) in nodes.iter().cloned() {
+            reads.push(async move {
                 let reading = match &url {
                     Some(url) => self.read(url).await,
                     None => Err(SourceError::NoEndpoint { node: node.clone() }),
                 };
                 (node, reading)
-            })
+            });
+        }
+        futures::stream::iter(reads)
             .buffer_unordered(self.concurrency)
             .collect()
             .await

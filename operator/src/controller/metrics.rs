@@ -1,0 +1,163 @@
+//! The operator's Prometheus metrics and its `/metrics` and `/healthz` endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::yarn::RmMetrics;
+
+/// Labels of a failure.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// Stable category.
+    pub category: &'static str,
+}
+
+/// Labels of a resize decision.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `grow`, `shrink`, `guarder_only`, `keep`, `rate_limited`, `failed`.
+    pub outcome: &'static str,
+    /// The policy's reason category.
+    pub reason: &'static str,
+}
+
+/// Labels of a lifecycle action.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LifecycleLabels {
+    /// `drain` or `remove`.
+    pub action: &'static str,
+    /// Why.
+    pub cause: &'static str,
+}
+
+/// Every series of the operator; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct OperatorMetrics {
+    /// Reconciles run.
+    pub reconciles: Counter,
+    /// Reconciles and loop steps that failed, by category.
+    pub failures: Family<FailureLabels, Counter>,
+    /// Seconds per reconcile.
+    pub reconcile_duration: Histogram,
+    /// Resize decisions of the vertical loops.
+    pub decisions: Family<DecisionLabels, Counter>,
+    /// Drains started and pods removed.
+    pub lifecycle: Family<LifecycleLabels, Counter>,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
+    /// The RM clients' metrics (latency, errors, failovers).
+    pub rm: RmMetrics,
+}
+
+impl Default for OperatorMetrics {
+    fn default() -> Self {
+        OperatorMetrics {
+            reconciles: Counter::default(),
+            failures: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            decisions: Family::default(),
+            lifecycle: Family::default(),
+            leader: Gauge::default(),
+            rm: RmMetrics::default(),
+        }
+    }
+}
+
+impl OperatorMetrics {
+    /// A registry with every series under `elastic_yarn_operator_` (RM calls under
+    /// `elastic_yarn_rm_`).
+    pub fn registry(&self) -> Registry {
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("elastic_yarn_operator");
+        registry.register("reconciles", "Reconciles run", self.reconciles.clone());
+        registry.register(
+            "failures",
+            "Reconciles and loop steps that failed, by category",
+            self.failures.clone(),
+        );
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Duration of a reconcile",
+            Unit::Seconds,
+            self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "resize_decisions",
+            "Resize decisions of the vertical loops, by outcome and reason",
+            self.decisions.clone(),
+        );
+        registry.register(
+            "lifecycle_actions",
+            "Drains started and NodeManager pods removed, by cause",
+            self.lifecycle.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            self.leader.clone(),
+        );
+        self.rm
+            .register(root.sub_registry_with_prefix("elastic_yarn_rm"));
+        root
+    }
+}
+
+#[derive(Clone)]
+struct ServerState {
+    registry: Arc<Registry>,
+    healthy: Arc<AtomicBool>,
+}
+
+async fn metrics(State(state): State<ServerState>) -> Response {
+    let mut text = String::new();
+    match encode(&mut text, &state.registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn healthz(State(state): State<ServerState>) -> Response {
+    if state.healthy.load(Ordering::Relaxed) {
+        "ok\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    }
+}
+
+/// The `/metrics` and `/healthz` routes.
+pub fn router(registry: Registry, healthy: Arc<AtomicBool>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(ServerState {
+            registry: Arc::new(registry),
+            healthy,
+        })
+}
+
+/// Serves the routes on `listen` until the task is dropped.
+pub async fn serve(listen: SocketAddr, router: Router) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    axum::serve(listener, router).await
+}

@@ -1,0 +1,307 @@
+//! The Kubernetes controller of `ElasticNodePool`: a reconcile pipeline
+//! (fetch → validate → plan and build → apply → status) over the pure parts
+//! ([`crate::validate`], [`crate::lifecycle`], [`crate::build`], [`status`]), a vertical loop per
+//! pool ([`runtime`]), leader election ([`leader`]), metrics and Events.
+
+pub mod keytabs;
+pub mod leader;
+pub mod metrics;
+mod reconcile;
+pub mod runtime;
+pub mod status;
+pub mod third_party;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client};
+use tokio::sync::Mutex;
+
+use crate::build::BuildSettings;
+use crate::crd::ElasticNodePool;
+use crate::vertical::drain::DrainError;
+use crate::yarn::RmError;
+use keytabs::{KeytabError, KeytabStore};
+use leader::LeaseSettings;
+use metrics::{FailureLabels, OperatorMetrics};
+use runtime::PoolRuntime;
+
+pub use reconcile::reconcile;
+
+/// Settings of the installation.
+#[derive(Clone, Debug)]
+pub struct ControllerSettings {
+    /// Shapes the children.
+    pub build: BuildSettings,
+    /// RM writes per second per pool.
+    pub rm_writes_per_second: f64,
+    /// RM writes at once per pool.
+    pub rm_write_burst: u32,
+    /// Exporter and guarder requests in flight per pool.
+    pub concurrency: usize,
+    /// Longest wait between two reconciles of a pool.
+    pub resync: Duration,
+    /// Request timeout towards exporters and guarders.
+    pub endpoint_timeout: Duration,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        ControllerSettings {
+            build: BuildSettings::default(),
+            rm_writes_per_second: 20.0,
+            rm_write_burst: 50,
+            concurrency: 64,
+            resync: Duration::from_secs(60),
+            endpoint_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Installation settings.
+    pub settings: ControllerSettings,
+    /// Metrics.
+    pub metrics: OperatorMetrics,
+    /// Events on pools (`None` in tests that do not follow Events).
+    pub recorder: Option<Recorder>,
+    /// Per-pool runtimes, by pool UID.
+    pub runtimes: Mutex<HashMap<String, PoolRuntime>>,
+    /// The merged client keytab.
+    pub keytabs: Mutex<KeytabStore>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context over `client`.
+    pub fn new(
+        client: Client,
+        settings: ControllerSettings,
+        metrics: OperatorMetrics,
+        recorder: Option<Recorder>,
+        keytabs: KeytabStore,
+    ) -> Context {
+        Context {
+            client,
+            settings,
+            metrics,
+            recorder,
+            runtimes: Mutex::new(HashMap::new()),
+            keytabs: Mutex::new(keytabs),
+        }
+    }
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kubernetes(#[from] kube::Error),
+    /// The pool lacks metadata the API server always sets.
+    #[error("{0}")]
+    Build(#[from] crate::build::BuildError),
+    /// The RM refused or could not be reached.
+    #[error("ResourceManager: {0}")]
+    ResourceManager(#[from] RmError),
+    /// A drain step failed.
+    #[error("drain: {0}")]
+    Drain(#[from] DrainError),
+    /// A Kerberos keytab could not be used.
+    #[error("keytab: {0}")]
+    Keytab(#[from] KeytabError),
+    /// A client could not be built.
+    #[error("{0}")]
+    Client(String),
+    /// The finalizer helper failed.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl ReconcileError {
+    /// Short stable category for metrics and Event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Kubernetes(_) => "kubernetes",
+            ReconcileError::Build(_) => "build",
+            ReconcileError::ResourceManager(error) => error.category(),
+            ReconcileError::Drain(error) => error.category(),
+            ReconcileError::Keytab(_) => "keytab",
+            ReconcileError::Client(_) => "client",
+            ReconcileError::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+/// Retries a failed reconcile with a delay that grows with the kind of failure; never hot.
+pub fn error_policy(
+    _pool: Arc<ElasticNodePool>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    ctx.metrics
+        .failures
+        .get_or_create(&FailureLabels {
+            category: error.category(),
+        })
+        .inc();
+    tracing::warn!(%error, category = error.category(), "reconcile failed");
+    let transient = match error {
+        ReconcileError::ResourceManager(error) => error.is_transient(),
+        ReconcileError::Keytab(_) | ReconcileError::Build(_) => false,
+        _ => true,
+    };
+    Action::requeue(if transient {
+        Duration::from_secs(15)
+    } else {
+        Duration::from_secs(120)
+    })
+}
+
+/// Options of `run`.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// Controller settings.
+    pub controller: ControllerSettings,
+    /// `/metrics` and `/healthz`.
+    pub listen: SocketAddr,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// Lease settings.
+    pub lease: LeaseSettings,
+    /// Client keytab file for Kerberos pools.
+    pub client_keytab: Option<std::path::PathBuf>,
+}
+
+/// Runs the operator until SIGTERM/SIGINT or until leadership is lost.
+pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let pools: Api<ElasticNodePool> = Api::all(client.clone());
+    if let Err(kube::Error::Api(status)) = pools.list(&ListParams::default().limit(1)).await
+        && status.code == 404
+    {
+        anyhow::bail!(
+            "the ElasticNodePool CRD is not installed: apply charts/elastic-yarn/crds/ (or \
+             `elastic-yarn-operator crdgen`) first"
+        );
+    }
+    let metrics = OperatorMetrics::default();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let server = tokio::spawn(metrics::serve(
+        settings.listen,
+        metrics::router(metrics.registry(), healthy.clone()),
+    ));
+
+    // Follow until we hold the Lease.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease_namespace);
+    tracing::info!(identity = %settings.lease.identity, "waiting for the leader Lease");
+    let mut shutdown = Box::pin(koordlet_metrics::app::shutdown_signal());
+    loop {
+        match leader::try_hold(&leases, &settings.lease).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the Lease"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(settings.lease.renew_every) => {}
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+    metrics.leader.set(1);
+    tracing::info!("leading: reconciling ElasticNodePools");
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        settings.controller.clone(),
+        metrics.clone(),
+        Some(Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "elastic-yarn-operator".to_owned(),
+                instance: Some(settings.lease.identity.clone()),
+            },
+        )),
+        KeytabStore::new(settings.client_keytab.clone()),
+    ));
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let renewer = {
+        let lease = settings.lease.clone();
+        tokio::spawn(async move {
+            let mut failures_since = None;
+            loop {
+                tokio::time::sleep(lease.renew_every).await;
+                match leader::try_hold(&leases, &lease).await {
+                    Ok(true) => failures_since = None,
+                    Ok(false) => break,
+                    // An API outage: keep acting only while the Lease can still be ours.
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot renew the Lease");
+                        let since = *failures_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= lease.duration {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = lost_tx.send(());
+        })
+    };
+
+    let controller = Controller::new(pools, watcher::Config::default());
+    let store = controller.store();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down on signal"),
+            _ = lost_rx => tracing::error!("leadership lost: stopping"),
+        }
+    };
+    controller
+        .owns(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default().labels(
+                "app.kubernetes.io/component=nodemanager,app.kubernetes.io/managed-by=elastic-yarn-operator",
+            ),
+        )
+        .watches(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            move |_node| {
+                store
+                    .state()
+                    .into_iter()
+                    .map(|pool| ObjectRef::from_obj(&*pool))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    healthy.store(false, Ordering::Relaxed);
+    metrics.leader.set(0);
+    renewer.abort();
+    ctx.runtimes.lock().await.clear();
+    server.abort();
+    Ok(())
+}

@@ -1,0 +1,720 @@
+//! One reconcile of a pool: fetch → validate → plan and build → apply → status.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use rand::distr::{Alphanumeric, SampleString};
+use tracing::instrument;
+
+use super::runtime::{LoopHooks, PoolRuntime, observed};
+use super::status::{RmReachability, StatusInputs, invalid_status, pool_status};
+use super::{Context, ReconcileError};
+use crate::build::names::{
+    self, DRAIN_DEADLINE_ANNOTATION, FIELD_MANAGER, NODE_ANNOTATION, POOL_FINALIZER,
+    YARN_NODE_ID_ANNOTATION,
+};
+use crate::build::{self, GUARDER_TOKEN_KEY, NodeManagerSlot, PoolRef};
+use crate::crd::{
+    AccountingMode, ElasticNodePool, ElasticNodePoolStatus, NmResources, NodeManagerState,
+    NodeManagerStatus,
+};
+use crate::lifecycle::{self, ExistingNodeManager, LifecyclePlan};
+use crate::placement;
+use crate::validate::{RmAuth as SpecAuth, ValidatedPool, validate};
+use crate::vertical::guarder_client::GuarderClient;
+use crate::vertical::{LoopSettings, NodeManagerEndpoints, drain};
+use crate::yarn::{
+    NodeId, NodeReport, ResourceManager, RestResourceManager, RestSettings, RmAuth,
+    Secret as Hidden,
+};
+
+/// Reconciles one pool: the root span of everything the operator does for it.
+#[instrument(skip_all, fields(pool = %pool.name_any(), namespace = pool.namespace().unwrap_or_default()))]
+pub async fn reconcile(
+    pool: Arc<ElasticNodePool>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    ctx.metrics.reconciles.inc();
+    let timer = std::time::Instant::now();
+    let namespace = pool.namespace().unwrap_or_default();
+    let pools: Api<ElasticNodePool> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&pools, POOL_FINALIZER, pool, |event| async {
+        match event {
+            FinalizerEvent::Apply(pool) => apply(pool, &ctx).await,
+            FinalizerEvent::Cleanup(pool) => cleanup(pool, &ctx).await,
+        }
+    })
+    .await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(timer.elapsed().as_secs_f64());
+    result.map_err(|error| match error {
+        kube::runtime::finalizer::Error::ApplyFailed(error)
+        | kube::runtime::finalizer::Error::CleanupFailed(error) => error,
+        kube::runtime::finalizer::Error::AddFinalizer(error)
+        | kube::runtime::finalizer::Error::RemoveFinalizer(error) => {
+            ReconcileError::Kubernetes(error)
+        }
+        other => ReconcileError::Finalizer(other.to_string()),
+    })
+}
+
+async fn publish(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let Some(recorder) = &ctx.recorder else {
+        return;
+    };
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &pool.object_ref(&())).await {
+        tracing::warn!(%error, "cannot publish an Event");
+    }
+}
+
+async fn patch_status(
+    pools: &Api<ElasticNodePool>,
+    pool: &ElasticNodePool,
+    status: ElasticNodePoolStatus,
+) -> Result<(), ReconcileError> {
+    if pool.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({ "status": status });
+    pools
+        .patch_status(
+            &pool.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The bearer token of the pool's guarders: read from its Secret, or made once.
+async fn guarder_token(secrets: &Api<Secret>, pool: &PoolRef) -> Result<String, ReconcileError> {
+    let name = names::guarder_token_secret_name(&pool.name);
+    if let Some(secret) = secrets.get_opt(&name).await?
+        && let Some(token) = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(GUARDER_TOKEN_KEY))
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .filter(|t| !t.is_empty())
+    {
+        return Ok(token);
+    }
+    let token = Alphanumeric.sample_string(&mut rand::rng(), 48);
+    secrets
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&build::guarder_token_secret(pool, &token)),
+        )
+        .await?;
+    Ok(token)
+}
+
+async fn keytab_bytes(
+    secrets: &Api<Secret>,
+    name: &str,
+    key: &str,
+) -> Result<Vec<u8>, ReconcileError> {
+    let secret = secrets.get(name).await?;
+    secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .map(|ByteString(bytes)| bytes)
+        .ok_or_else(|| ReconcileError::Client(format!("Secret {name} has no key {key:?}")))
+}
+
+/// The pool's runtime, (re)built when its RM settings or token changed.
+async fn ensure_runtime(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    pool_ref: &PoolRef,
+    validated: &ValidatedPool,
+    token: String,
+    secrets: &Api<Secret>,
+) -> Result<(), ReconcileError> {
+    let auth = match &validated.auth {
+        SpecAuth::Simple { user } => RmAuth::Simple { user: user.clone() },
+        SpecAuth::Kerberos {
+            principal,
+            keytab_secret,
+            keytab_key,
+        } => {
+            let bytes = keytab_bytes(secrets, keytab_secret, keytab_key).await?;
+            ctx.keytabs
+                .lock()
+                .await
+                .set(&format!("{}/{}", pool_ref.namespace, pool_ref.name), bytes)?;
+            RmAuth::Kerberos {
+                principal: principal.clone(),
+                service: None,
+            }
+        }
+    };
+    let addresses: Vec<String> = validated
+        .resource_managers
+        .iter()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .collect();
+    let fingerprint = format!("{addresses:?}|{auth:?}|{}", token.len());
+    let loop_settings = LoopSettings {
+        policy: validated.policy,
+        settings: {
+            let mut settings = validated.settings;
+            settings.grace_period_seconds =
+                u32::try_from(validated.guarder.grace_period.as_secs()).unwrap_or(u32::MAX);
+            settings
+        },
+        rm_writes_per_second: ctx.settings.rm_writes_per_second,
+        rm_write_burst: ctx.settings.rm_write_burst,
+        concurrency: ctx.settings.concurrency,
+    };
+    let mut runtimes = ctx.runtimes.lock().await;
+    if let Some(runtime) = runtimes.get(&pool_ref.uid)
+        && runtime.fingerprint == fingerprint
+    {
+        runtime
+            .settings
+            .send_replace((loop_settings, validated.sync_interval));
+        return Ok(());
+    }
+    let rm = RestResourceManager::with_metrics(
+        RestSettings::new(addresses, auth),
+        ctx.metrics.rm.clone(),
+    )?;
+    let guarder = GuarderClient::new(Hidden::new(token), ctx.settings.endpoint_timeout)
+        .map_err(|e| ReconcileError::Client(e.to_string()))?;
+    let metrics = crate::vertical::reader(
+        &validated.metrics,
+        ctx.settings.endpoint_timeout,
+        ctx.settings.concurrency,
+    )
+    .map_err(|e| ReconcileError::Client(e.to_string()))?;
+    let hooks = LoopHooks {
+        recorder: ctx
+            .recorder
+            .clone()
+            .map(|recorder| (recorder, pool.object_ref(&()))),
+        third_party: (pool.spec.koordinator.accounting == AccountingMode::ThirdParty).then(|| {
+            (
+                Api::<Node>::all(ctx.client.clone()),
+                super::third_party::allocation_name(&pool_ref.namespace, &pool_ref.name),
+            )
+        }),
+        metrics: ctx.metrics.clone(),
+    };
+    runtimes.insert(
+        pool_ref.uid.clone(),
+        PoolRuntime::start(
+            Arc::new(rm),
+            guarder,
+            metrics,
+            loop_settings,
+            validated.sync_interval,
+            fingerprint,
+            hooks,
+        ),
+    );
+    Ok(())
+}
+
+/// An NM pod as the plan sees it.
+struct PodView {
+    node: String,
+    name: String,
+    ip: Option<String>,
+    host_ip: Option<String>,
+    node_id: Option<NodeId>,
+    drain_deadline: Option<Timestamp>,
+    evicted: bool,
+}
+
+fn view(pod: &Pod, rpc_port: u16) -> Option<PodView> {
+    let annotations = pod.metadata.annotations.as_ref()?;
+    let node = annotations.get(NODE_ANNOTATION)?.clone();
+    let status = pod.status.as_ref();
+    let ip = status.and_then(|s| s.pod_ip.clone());
+    let node_id = annotations
+        .get(YARN_NODE_ID_ANNOTATION)
+        .cloned()
+        .or_else(|| ip.as_ref().map(|ip| format!("{ip}:{rpc_port}")))
+        .and_then(|text| text.parse().ok());
+    Some(PodView {
+        node,
+        name: pod.name_any(),
+        ip,
+        host_ip: status.and_then(|s| s.host_ip.clone()),
+        node_id,
+        drain_deadline: annotations
+            .get(DRAIN_DEADLINE_ANNOTATION)
+            .and_then(|t| t.parse().ok()),
+        // Koordinator's eviction (memory pressure) leaves a Failed pod with reason Evicted.
+        evicted: status.and_then(|s| s.reason.as_deref()) == Some("Evicted"),
+    })
+}
+
+fn seconds_until(deadline: Timestamp, now: Timestamp) -> u32 {
+    u32::try_from(deadline.duration_since(now).as_secs().max(0)).unwrap_or(u32::MAX)
+}
+
+async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let pool_ref = PoolRef::of(&pool)?;
+    let client = ctx.client.clone();
+    let pools: Api<ElasticNodePool> = Api::namespaced(client.clone(), &pool_ref.namespace);
+    let now = Timestamp::now();
+    let now_time = Time(now);
+
+    // Validate: a bad spec waits for a change, with the reasons in status and an Event.
+    let validated = match validate(&pool.spec, now) {
+        Ok(validated) => validated,
+        Err(errors) => {
+            let status = invalid_status(
+                pool.status.as_ref(),
+                pool.metadata.generation,
+                &errors,
+                &now_time,
+            );
+            if pool.status.as_ref() != Some(&status) {
+                publish(
+                    ctx,
+                    &pool,
+                    EventType::Warning,
+                    "InvalidSpec",
+                    errors.to_string(),
+                )
+                .await;
+            }
+            patch_status(&pools, &pool, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    // Fetch.
+    let nodes: Vec<Node> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &pool_ref.namespace);
+    let pods = pods_api
+        .list(&ListParams::default().labels(&names::node_manager_selector(&pool_ref.name)))
+        .await?
+        .items;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &pool_ref.namespace);
+    let token = guarder_token(&secrets, &pool_ref).await?;
+    ensure_runtime(ctx, &pool, &pool_ref, &validated, token, &secrets).await?;
+    let (rm, guarder, observed_now) = {
+        let runtimes = ctx.runtimes.lock().await;
+        let runtime = runtimes
+            .get(&pool_ref.uid)
+            .ok_or_else(|| ReconcileError::Client("the pool's runtime vanished".to_owned()))?;
+        (
+            runtime.rm.clone(),
+            runtime.guarder.clone(),
+            observed(&runtime.observed).clone(),
+        )
+    };
+
+    // The RM's view of the NMs.
+    let rpc_port = pool.spec.node_manager.ports.rpc;
+    let views: Vec<PodView> = pods.iter().filter_map(|p| view(p, rpc_port)).collect();
+    let (reachability, reports) = match rm.nodes(&[]).await {
+        Ok(reports) => (
+            RmReachability::Reachable,
+            reports
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect::<HashMap<NodeId, NodeReport>>(),
+        ),
+        Err(error) => (
+            RmReachability::Unreachable(error.category(), error.to_string()),
+            HashMap::new(),
+        ),
+    };
+    let rm_reachable = reachability == RmReachability::Reachable;
+    if rm_reachable {
+        let mut runtimes = ctx.runtimes.lock().await;
+        if let Some(runtime) = runtimes.get_mut(&pool_ref.uid)
+            && !runtime.label_ensured
+        {
+            rm.ensure_node_label(&validated.node_label).await?;
+            runtime.label_ensured = true;
+        }
+    }
+
+    // Plan.
+    let present: BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .collect();
+    let eligible: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| placement::check(n, &pool.spec.placement).is_ok())
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    let existing: Vec<ExistingNodeManager> = views
+        .iter()
+        .map(|v| ExistingNodeManager {
+            node: v.node.clone(),
+            drain_deadline: v.drain_deadline,
+            empty: v
+                .node_id
+                .as_ref()
+                .and_then(|id| reports.get(id))
+                .is_some_and(|r| r.num_containers == 0),
+            node_present: present.contains(v.node.as_str()),
+        })
+        .collect();
+    let plan = lifecycle::plan(
+        &validated.lifecycle,
+        now,
+        &eligible,
+        &existing,
+        validated.guarder.grace_period,
+    );
+
+    // Apply: pods for running NMs (server-side apply corrects any drift of what we own).
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for node in &plan.run {
+        let slot = NodeManagerSlot {
+            node: node.clone(),
+            static_address: None,
+            drain_deadline: None,
+        };
+        let pod = build::node_manager_pod(&pool_ref, &pool.spec, &ctx.settings.build, &slot);
+        let name = names::node_manager_pod_name(&pool_ref.name, node);
+        pods_api.patch(&name, &params, &Patch::Apply(&pod)).await?;
+    }
+    apply_drains(
+        ctx,
+        &pool,
+        &plan,
+        &views,
+        &rm,
+        &guarder,
+        &pods_api,
+        rm_reachable,
+        now,
+    )
+    .await?;
+    apply_removals(ctx, &pool, &plan, &views, &rm, &pods_api, rm_reachable).await?;
+
+    // Label running NMs the RM knows without the pool's label.
+    if rm_reachable {
+        let label = vec![validated.node_label.clone()];
+        for v in views.iter().filter(|v| plan.run.contains(&v.node)) {
+            if let Some(report) = v.node_id.as_ref().and_then(|id| reports.get(id))
+                && !report.node_labels.contains(&validated.node_label)
+            {
+                rm.set_node_labels(&report.id, &label).await?;
+            }
+        }
+    }
+
+    // Feed the loop the NMs it sizes: running, registered, not draining.
+    let exporter_port = match &validated.metrics {
+        crate::validate::MetricsSource::Exporter { port } => Some(*port),
+        crate::validate::MetricsSource::Prometheus { .. } => None,
+    };
+    let endpoints: Vec<NodeManagerEndpoints> = views
+        .iter()
+        .filter(|v| plan.run.contains(&v.node) && v.drain_deadline.is_none())
+        .filter_map(|v| {
+            let ip = v.ip.as_ref()?;
+            Some(NodeManagerEndpoints {
+                node: v.node.clone(),
+                yarn_node_id: v.node_id.clone()?,
+                exporter: exporter_port.and_then(|port| {
+                    let host = v.host_ip.as_ref()?;
+                    url::Url::parse(&format!("http://{host}:{port}/")).ok()
+                }),
+                guarder: url::Url::parse(&format!("http://{ip}:{}/", validated.guarder.port)).ok(),
+            })
+        })
+        .collect();
+    {
+        let runtimes = ctx.runtimes.lock().await;
+        if let Some(runtime) = runtimes.get(&pool_ref.uid) {
+            runtime.endpoints.send_replace(endpoints);
+        }
+    }
+
+    // Status.
+    let rows = status_rows(&views, &plan, &reports);
+    let signals = observed_now
+        .outcomes
+        .values()
+        .filter_map(|o| o.guarder.as_ref())
+        .fold((0, 0), |(graceful, kills), g| {
+            (graceful + g.graceful_signals(), kills + g.force_kills)
+        });
+    let fresh = (observed_now.ticks > 0).then(|| {
+        let stale_after = validated.settings.stale_after_seconds;
+        let fresh = observed_now
+            .outcomes
+            .values()
+            .filter(|o| o.metrics_age_seconds.is_some_and(|a| a <= stale_after))
+            .count();
+        (fresh, observed_now.outcomes.len())
+    });
+    let status = pool_status(
+        pool.status.as_ref(),
+        StatusInputs {
+            generation: pool.metadata.generation,
+            plan: &plan,
+            node_managers: rows,
+            rm: reachability,
+            fresh_metrics: fresh,
+            datasets: pool.spec.datasets.len(),
+            signals,
+        },
+        &now_time,
+    );
+    patch_status(&pools, &pool, status).await?;
+
+    let wait = plan
+        .requeue_after
+        .map_or(ctx.settings.resync, |d| d.min(ctx.settings.resync))
+        .max(Duration::from_secs(1));
+    Ok(Action::requeue(wait))
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one step of the pipeline, named parts"
+)]
+async fn apply_drains(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    plan: &LifecyclePlan,
+    views: &[PodView],
+    rm: &Arc<RestResourceManager>,
+    guarder: &GuarderClient,
+    pods_api: &Api<Pod>,
+    rm_reachable: bool,
+    now: Timestamp,
+) -> Result<(), ReconcileError> {
+    for (node, drain) in &plan.drain {
+        let Some(v) = views.iter().find(|v| &v.node == node) else {
+            continue;
+        };
+        if v.drain_deadline.is_some() {
+            continue;
+        }
+        // No new containers first (RM), then the guarder; only then is the pod marked.
+        if let (true, Some(node_id)) = (rm_reachable, &v.node_id) {
+            let endpoints = NodeManagerEndpoints {
+                node: node.clone(),
+                yarn_node_id: node_id.clone(),
+                exporter: None,
+                guarder: v.ip.as_ref().and_then(|ip| {
+                    url::Url::parse(&format!("http://{ip}:{}/", pool.spec.guarder.port)).ok()
+                }),
+            };
+            drain::start_drain(
+                rm.as_ref(),
+                Some(guarder),
+                &endpoints,
+                seconds_until(drain.deadline, now),
+                drain.cause.category(),
+            )
+            .await?;
+        } else if !rm_reachable {
+            // Without the RM the NM would keep taking containers: retry later.
+            continue;
+        }
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {DRAIN_DEADLINE_ANNOTATION: drain.deadline.to_string()}}
+        });
+        pods_api
+            .patch(&v.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        ctx.metrics
+            .lifecycle
+            .get_or_create(&super::metrics::LifecycleLabels {
+                action: "drain",
+                cause: drain.cause.category(),
+            })
+            .inc();
+        publish(
+            ctx,
+            pool,
+            EventType::Normal,
+            "DrainStarted",
+            format!(
+                "{node} ({}): capacity 0 on the RM, guarder to free everything by {} ({})",
+                v.name,
+                drain.deadline,
+                drain.cause.category()
+            ),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn apply_removals(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    plan: &LifecyclePlan,
+    views: &[PodView],
+    rm: &Arc<RestResourceManager>,
+    pods_api: &Api<Pod>,
+    rm_reachable: bool,
+) -> Result<(), ReconcileError> {
+    for (node, cause) in &plan.remove {
+        let Some(v) = views.iter().find(|v| &v.node == node) else {
+            continue;
+        };
+        if let (true, Some(node_id)) = (rm_reachable, &v.node_id) {
+            let endpoints = NodeManagerEndpoints {
+                node: node.clone(),
+                yarn_node_id: node_id.clone(),
+                exporter: None,
+                guarder: None,
+            };
+            drain::remove_label(rm.as_ref(), &endpoints).await?;
+        }
+        match pods_api.delete(&v.name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
+        ctx.metrics
+            .lifecycle
+            .get_or_create(&super::metrics::LifecycleLabels {
+                action: "remove",
+                cause: cause.category(),
+            })
+            .inc();
+        publish(
+            ctx,
+            pool,
+            EventType::Normal,
+            "NodeManagerRemoved",
+            format!("{node} ({}): {}", v.name, cause.category()),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn status_rows(
+    views: &[PodView],
+    plan: &LifecyclePlan,
+    reports: &HashMap<NodeId, NodeReport>,
+) -> Vec<NodeManagerStatus> {
+    let mut rows: Vec<NodeManagerStatus> = views
+        .iter()
+        .filter(|v| !plan.remove.contains_key(&v.node))
+        .map(|v| {
+            let report = v.node_id.as_ref().and_then(|id| reports.get(id));
+            let capacity = report.map(|r| r.capacity());
+            let used = report.map(|r| r.used());
+            let state = if v.evicted {
+                NodeManagerState::Evicted
+            } else if v.drain_deadline.is_some() || plan.drain.contains_key(&v.node) {
+                NodeManagerState::Draining
+            } else if report.is_some() {
+                NodeManagerState::Running
+            } else {
+                NodeManagerState::Starting
+            };
+            NodeManagerStatus {
+                node: v.node.clone(),
+                pod: v.name.clone(),
+                ip: v.ip.clone(),
+                yarn_node_id: v.node_id.as_ref().map(ToString::to_string),
+                capacity: capacity.map_or_else(NmResources::default, |c| NmResources {
+                    vcores: c.vcores,
+                    memory_mb: c.memory_mb,
+                }),
+                used: used.map_or_else(NmResources::default, |c| NmResources {
+                    vcores: c.vcores,
+                    memory_mb: c.memory_mb,
+                }),
+                state,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.node.cmp(&b.node));
+    rows
+}
+
+/// Pool deletion: the pool's NMs lose its YARN label on the RM; pods go with their owner.
+async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let pool_ref = PoolRef::of(&pool)?;
+    let runtime = ctx.runtimes.lock().await.remove(&pool_ref.uid);
+    if let Ok(validated) = validate(&pool.spec, Timestamp::now()) {
+        let rm = match runtime {
+            Some(runtime) => runtime.rm.clone(),
+            None => Arc::new(RestResourceManager::with_metrics(
+                RestSettings::new(
+                    validated
+                        .resource_managers
+                        .iter()
+                        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                        .collect(),
+                    match &validated.auth {
+                        SpecAuth::Simple { user } => RmAuth::Simple { user: user.clone() },
+                        SpecAuth::Kerberos { principal, .. } => RmAuth::Kerberos {
+                            principal: principal.clone(),
+                            service: None,
+                        },
+                    },
+                ),
+                ctx.metrics.rm.clone(),
+            )?),
+        };
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &pool_ref.namespace);
+        let rpc_port = pool.spec.node_manager.ports.rpc;
+        for pod in pods
+            .list(&ListParams::default().labels(&names::node_manager_selector(&pool_ref.name)))
+            .await?
+            .items
+        {
+            if let Some(v) = view(&pod, rpc_port)
+                && let Some(node_id) = v.node_id
+            {
+                let endpoints = NodeManagerEndpoints {
+                    node: v.node,
+                    yarn_node_id: node_id,
+                    exporter: None,
+                    guarder: None,
+                };
+                drain::remove_label(rm.as_ref(), &endpoints).await?;
+            }
+        }
+    }
+    publish(
+        ctx,
+        &pool,
+        EventType::Normal,
+        "PoolDeleted",
+        "YARN labels removed; NodeManager pods go with the pool".to_owned(),
+    )
+    .await;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,317 @@
+//! What the operator keeps per pool between reconciles: the RM client, the guarder client and
+//! the vertical loop running as a task, fed with the pool's NMs by each reconcile.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::metrics::{DecisionLabels, FailureLabels, OperatorMetrics};
+use super::third_party;
+use crate::build::names::FIELD_MANAGER;
+use crate::policy::{Direction, Resources};
+use crate::vertical::guarder_client::GuarderClient;
+use crate::vertical::{
+    Applied, LoopSettings, NodeManagerEndpoints, NodeManagerOutcome, VerticalLoop,
+};
+use crate::vertical::{MetricsReader, TickReport};
+use crate::yarn::{RestResourceManager, RmError};
+
+/// What the loop saw last, for the pool's status.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// Last outcome per Kubernetes node.
+    pub outcomes: BTreeMap<String, NodeManagerOutcome>,
+    /// The RM error of the last tick, if any.
+    pub rm_error: Option<(&'static str, String)>,
+    /// Ticks run.
+    pub ticks: u64,
+}
+
+/// Locks `observed`; every write replaces it whole, so a poisoned lock is still consistent.
+pub fn observed(shared: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where the loop reports: Events on the pool, metrics, node annotations.
+#[derive(Clone)]
+pub struct LoopHooks {
+    /// Publishes Events on the pool (`None` without a cluster).
+    pub recorder: Option<(Recorder, ObjectReference)>,
+    /// Nodes, for the `ThirdParty` accounting annotation (`None`: `PodRequests` mode).
+    pub third_party: Option<(Api<Node>, String)>,
+    /// Metrics.
+    pub metrics: OperatorMetrics,
+}
+
+impl std::fmt::Debug for LoopHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopHooks")
+            .field(
+                "third_party",
+                &self.third_party.as_ref().map(|(_, name)| name),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// One pool's running parts.
+#[derive(Debug)]
+pub struct PoolRuntime {
+    /// The RM client, shared with the loop.
+    pub rm: Arc<RestResourceManager>,
+    /// The guarder client.
+    pub guarder: GuarderClient,
+    /// What the runtime was built from; a change rebuilds it.
+    pub fingerprint: String,
+    /// The NMs the loop sizes.
+    pub endpoints: watch::Sender<Vec<NodeManagerEndpoints>>,
+    /// Loop settings (the spec may change them).
+    pub settings: watch::Sender<(LoopSettings, Duration)>,
+    /// What the loop saw.
+    pub observed: Arc<Mutex<Observed>>,
+    /// The pool's YARN label exists on the RM.
+    pub label_ensured: bool,
+    task: JoinHandle<()>,
+}
+
+impl Drop for PoolRuntime {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PoolRuntime {
+    /// Starts a pool's loop.
+    pub fn start(
+        rm: Arc<RestResourceManager>,
+        guarder: GuarderClient,
+        metrics: MetricsReader,
+        settings: LoopSettings,
+        interval: Duration,
+        fingerprint: String,
+        hooks: LoopHooks,
+    ) -> PoolRuntime {
+        let (endpoints, endpoints_rx) = watch::channel(Vec::new());
+        let (settings_tx, settings_rx) = watch::channel((settings.clone(), interval));
+        let observed = Arc::new(Mutex::new(Observed::default()));
+        let looper = VerticalLoop::new(settings, rm.clone(), metrics, Some(guarder.clone()));
+        let task = tokio::spawn(run_loop(
+            looper,
+            endpoints_rx,
+            settings_rx,
+            observed.clone(),
+            hooks,
+        ));
+        PoolRuntime {
+            rm,
+            guarder,
+            fingerprint,
+            endpoints,
+            settings: settings_tx,
+            observed,
+            label_ensured: false,
+            task,
+        }
+    }
+}
+
+fn decision_labels(applied: &Applied, reason: Option<&'static str>) -> DecisionLabels {
+    let outcome = match applied {
+        Applied::Kept(keep) => {
+            return DecisionLabels {
+                outcome: "keep",
+                reason: keep.category(),
+            };
+        }
+        Applied::NotRegistered => "not_registered",
+        Applied::Resized {
+            direction: Direction::Grow,
+            ..
+        } => "grow",
+        Applied::Resized { .. } => "shrink",
+        Applied::GuarderOnly { .. } => "guarder_only",
+        Applied::RateLimited => "rate_limited",
+        Applied::Failed { .. } => "failed",
+    };
+    DecisionLabels {
+        outcome,
+        reason: reason.unwrap_or("none"),
+    }
+}
+
+fn resize_event(outcome: &NodeManagerOutcome) -> Option<Event> {
+    let note = |text: String| Some(text.chars().take(1000).collect::<String>());
+    match &outcome.applied {
+        Applied::Resized {
+            from,
+            to,
+            direction,
+            guarder_target,
+        } => Some(Event {
+            type_: EventType::Normal,
+            reason: match direction {
+                Direction::Grow => "NodeManagerGrown",
+                Direction::Shrink => "NodeManagerShrunk",
+            }
+            .to_owned(),
+            note: note(format!(
+                "{} ({}): {from} -> {to} ({}){}",
+                outcome.node,
+                outcome.yarn_node_id,
+                outcome.reason.unwrap_or("none"),
+                guarder_target
+                    .map(|t| format!("; guarder target {t}"))
+                    .unwrap_or_default()
+            )),
+            action: "Resize".to_owned(),
+            secondary: None,
+        }),
+        Applied::GuarderOnly { target } => Some(Event {
+            type_: EventType::Normal,
+            reason: "ContainersFreed".to_owned(),
+            note: note(format!(
+                "{}: running containers held more than the node sustains; guarder target {target}",
+                outcome.node
+            )),
+            action: "Resize".to_owned(),
+            secondary: None,
+        }),
+        Applied::Failed { category, message } => Some(Event {
+            type_: EventType::Warning,
+            reason: "ResizeFailed".to_owned(),
+            note: note(format!("{} [{category}]: {message}", outcome.node)),
+            action: "Resize".to_owned(),
+            secondary: None,
+        }),
+        _ => None,
+    }
+}
+
+async fn record(report: &TickReport, hooks: &LoopHooks, written: &mut BTreeMap<String, Resources>) {
+    if let Some(error) = &report.rm_error {
+        hooks
+            .metrics
+            .failures
+            .get_or_create(&FailureLabels {
+                category: error.category(),
+            })
+            .inc();
+    }
+    for outcome in &report.outcomes {
+        hooks
+            .metrics
+            .decisions
+            .get_or_create(&decision_labels(&outcome.applied, outcome.reason))
+            .inc();
+        if let (Some((recorder, reference)), Some(event)) = (&hooks.recorder, resize_event(outcome))
+            && let Err(error) = recorder.publish(&event, reference).await
+        {
+            tracing::warn!(%error, "cannot publish a resize Event");
+        }
+        if let Some((nodes, name)) = &hooks.third_party
+            && outcome.applied != Applied::NotRegistered
+            && written.get(&outcome.node) != Some(&outcome.allocated)
+        {
+            match write_allocation(nodes, name, &outcome.node, Some(outcome.allocated)).await {
+                Ok(()) => {
+                    written.insert(outcome.node.clone(), outcome.allocated);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, node = %outcome.node, "cannot write thirdPartyAllocations");
+                    hooks
+                        .metrics
+                        .failures
+                        .get_or_create(&FailureLabels {
+                            category: "third_party_annotation",
+                        })
+                        .inc();
+                }
+            }
+        }
+    }
+}
+
+/// Sets (or with `None` removes) the pool's entry in a node's `thirdPartyAllocations`. The
+/// patch carries the `resourceVersion` read, so a concurrent writer makes it fail, not vanish.
+pub async fn write_allocation(
+    nodes: &Api<Node>,
+    name: &str,
+    node: &str,
+    allocated: Option<Resources>,
+) -> Result<(), kube::Error> {
+    let current = nodes.get_metadata(node).await?;
+    let existing = current
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(third_party::ANNOTATION))
+        .map(String::as_str);
+    let value = third_party::updated(existing, name, allocated);
+    if existing == Some(value.as_str()) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "metadata": {
+            "resourceVersion": current.metadata.resource_version,
+            "annotations": { third_party::ANNOTATION: value }
+        }
+    });
+    nodes
+        .patch_metadata(
+            node,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn run_loop(
+    mut looper: VerticalLoop<Arc<RestResourceManager>>,
+    endpoints: watch::Receiver<Vec<NodeManagerEndpoints>>,
+    mut settings: watch::Receiver<(LoopSettings, Duration)>,
+    shared: Arc<Mutex<Observed>>,
+    hooks: LoopHooks,
+) {
+    let mut written = BTreeMap::new();
+    loop {
+        let interval = settings.borrow().1;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            changed = settings.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                looper.update_settings(settings.borrow_and_update().0.clone());
+                continue;
+            }
+        }
+        let nms = endpoints.borrow().clone();
+        if nms.is_empty() {
+            continue;
+        }
+        let report = looper.tick(&nms).await;
+        record(&report, &hooks, &mut written).await;
+        let mut observed = observed(&shared);
+        observed.ticks += 1;
+        observed.rm_error = report
+            .rm_error
+            .as_ref()
+            .map(|e: &RmError| (e.category(), e.to_string()));
+        if report.rm_error.is_none() {
+            observed.outcomes = report
+                .outcomes
+                .into_iter()
+                .map(|o| (o.node.clone(), o))
+                .collect();
+        }
+    }
+}

@@ -1,0 +1,741 @@
+//! Reconcile scenarios against a scripted Kubernetes API (tower-test `mock::pair`): every
+//! request's method, path, query and body is asserted and answered as the API server would.
+//! The RM is the RM double on loopback and the guarder its real HTTP API, so that the order
+//! "RM first, then guarder, then the pod" is checked too.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use elastic_yarn_operator::build::names::POOL_FINALIZER;
+use elastic_yarn_operator::controller::keytabs::KeytabStore;
+use elastic_yarn_operator::controller::metrics::OperatorMetrics;
+use elastic_yarn_operator::controller::{Context, ControllerSettings, reconcile};
+use elastic_yarn_operator::crd::{ElasticNodePool, LifecycleMode, OnDemandSpec};
+use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, DoubleNode, RmDouble, Role};
+use elastic_yarn_operator::yarn::{Capacity, NodeId};
+use guarder::discovery::Scope;
+use guarder::drain::DrainSettings;
+use guarder::service::{Guarder, GuarderConfig};
+use http::{Request, Response};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+const NODE_FIXTURE: &str = include_str!("fixtures/node.yaml");
+const POOL: &str = include_str!("../../docs/examples/nightly-pool.yaml");
+const TOKEN: &str = "t0k3n-of-the-pool";
+
+/// One request the test expects, answered with a status and a JSON body.
+struct Expect {
+    method: &'static str,
+    path: String,
+    query: Option<&'static str>,
+    status: u16,
+    answer: Value,
+}
+
+/// What was sent, for assertions on bodies and headers.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    content_type: String,
+    body: Value,
+}
+
+async fn serve(mut handle: Handle, script: Vec<Expect>) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    for expect in script {
+        let (request, send) = handle.next_request().await.expect("a request was expected");
+        let method = request.method().to_string();
+        let path = request.uri().path().to_owned();
+        let query = request.uri().query().unwrap_or("").to_owned();
+        let content_type = request
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().expect("scenario step").to_owned())
+            .unwrap_or_default();
+        let bytes = request
+            .into_body()
+            .collect_bytes()
+            .await
+            .expect("scenario step");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            (expect.method, expect.path.as_str()),
+            "request {} out of script (query {query})",
+            seen.len()
+        );
+        if let Some(wanted) = expect.query {
+            assert_eq!(query, wanted, "query of {method} {path}");
+        }
+        let answer = Response::builder()
+            .status(expect.status)
+            .header("content-type", "application/json")
+            .body(Body::from(
+                serde_json::to_vec(&expect.answer).expect("scenario step"),
+            ))
+            .expect("scenario step");
+        send.send_response(answer);
+        seen.push(Seen {
+            method,
+            content_type,
+            body,
+        });
+    }
+    seen
+}
+
+fn not_found(kind: &str, name: &str) -> Value {
+    json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("{kind} \"{name}\" not found"), "reason": "NotFound",
+        "details": {"name": name, "kind": kind}, "code": 404
+    })
+}
+
+fn list(kind: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "100"}, "items": items})
+}
+
+fn node(name: &str) -> Value {
+    let mut node: Node = serde_yaml::from_str(NODE_FIXTURE).expect("scenario step");
+    node.metadata.name = Some(name.to_owned());
+    serde_json::to_value(node).expect("scenario step")
+}
+
+struct Rig {
+    rm: RmDouble,
+    guarder: Arc<Mutex<Guarder>>,
+    guarder_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let rm = RmDouble::new(DoubleCluster::new(), Role::Active, DoubleAuth::Simple);
+    let dir = tempfile::tempdir().expect("scenario step");
+    let token_file: PathBuf = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("scenario step");
+    let guarder = Arc::new(Mutex::new(Guarder::new(GuarderConfig {
+        proc_root: PathBuf::from("/proc"),
+        cgroups: None,
+        scope: Scope::DescendantsOf(i32::MAX - 1),
+        drain: DrainSettings::default(),
+    })));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("scenario step");
+    let guarder_port = listener.local_addr().expect("scenario step").port();
+    let router = guarder::server::router(
+        guarder.clone(),
+        token_file,
+        koordlet_metrics::exporter::Clock::start(),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("scenario step") });
+    Rig {
+        rm,
+        guarder,
+        guarder_port,
+        _dir: dir,
+    }
+}
+
+/// The nightly example made Resident (or OnDemand), pointing at the RM double and the guarder.
+async fn pool(rig: &Rig, mode: LifecycleMode, finalized: bool) -> ElasticNodePool {
+    let (address, _task) = rig.rm.clone().spawn().await.expect("scenario step");
+    let mut pool: ElasticNodePool = serde_yaml::from_str(POOL).expect("scenario step");
+    pool.metadata.uid = Some("9b2e4f60-0000-4000-8000-00000000e1a5".to_owned());
+    pool.metadata.generation = Some(3);
+    pool.metadata.resource_version = Some("42".to_owned());
+    if finalized {
+        pool.metadata.finalizers = Some(vec![POOL_FINALIZER.to_owned()]);
+    }
+    pool.spec.resource_manager.addresses = vec![format!("http://{address}")];
+    pool.spec.guarder.port = rig.guarder_port;
+    pool.spec.lifecycle.mode = mode;
+    if mode == LifecycleMode::OnDemand {
+        pool.spec.lifecycle.on_demand = Some(OnDemandSpec { node_managers: 1 });
+    }
+    pool
+}
+
+fn context(client: Client) -> Arc<Context> {
+    Arc::new(Context::new(
+        client,
+        ControllerSettings::default(),
+        OperatorMetrics::default(),
+        None,
+        KeytabStore::new(None),
+    ))
+}
+
+fn token_secret() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "nightly-guarder-token", "namespace": "yarn"},
+        "type": "Opaque",
+        "data": {"token": base64(TOKEN)}
+    })
+}
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// An NM pod as the API server returns it: scheduled, with a pod IP on loopback.
+fn nm_pod(node: &str, drain_deadline: Option<&str>) -> Value {
+    let name = elastic_yarn_operator::build::names::node_manager_pod_name("nightly", node);
+    let mut annotations = json!({"elasticyarn.io/node": node});
+    if let Some(deadline) = drain_deadline {
+        annotations["elasticyarn.io/drain-deadline"] = json!(deadline);
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "yarn", "annotations": annotations,
+            "labels": {"elasticyarn.io/pool": "nightly", "app.kubernetes.io/component": "nodemanager"}
+        },
+        "spec": {"nodeName": node, "containers": [{"name": "nodemanager", "image": "x"}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1"}
+    })
+}
+
+fn nodes_read(answer: Value) -> Expect {
+    Expect {
+        method: "GET",
+        path: "/api/v1/nodes".to_owned(),
+        query: None,
+        status: 200,
+        answer,
+    }
+}
+
+fn pods_read(answer: Value) -> Expect {
+    Expect {
+        method: "GET",
+        path: "/api/v1/namespaces/yarn/pods".to_owned(),
+        query: Some(POD_SELECTOR),
+        status: 200,
+        answer,
+    }
+}
+
+fn token_read() -> Expect {
+    Expect {
+        method: "GET",
+        path: "/api/v1/namespaces/yarn/secrets/nightly-guarder-token".to_owned(),
+        query: None,
+        status: 200,
+        answer: token_secret(),
+    }
+}
+
+fn status_patch(pool: &ElasticNodePool) -> Expect {
+    Expect {
+        method: "PATCH",
+        path: "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+            .to_owned(),
+        query: None,
+        status: 200,
+        answer: serde_json::to_value(pool).expect("a pool serializes"),
+    }
+}
+
+const POD_SELECTOR: &str =
+    "&labelSelector=elasticyarn.io%2Fpool%3Dnightly%2Capp.kubernetes.io%2Fcomponent%3Dnodemanager";
+
+#[tokio::test]
+async fn first_reconcile_adds_the_finalizer_and_waits() {
+    let rig = rig().await;
+    let pool = pool(&rig, LifecycleMode::Resident, false).await;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let mut answered = serde_json::to_value(&pool).expect("scenario step");
+    answered["metadata"]["finalizers"] = json!([POOL_FINALIZER]);
+    let server = tokio::spawn(serve(
+        handle,
+        vec![Expect {
+            method: "PATCH",
+            path: "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly"
+                .to_owned(),
+            query: None,
+            status: 200,
+            answer: answered,
+        }],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("scenario step");
+    let seen = server.await.expect("scenario step");
+    assert_eq!(seen[0].content_type, "application/json-patch+json");
+    assert_eq!(
+        seen[0].body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [POOL_FINALIZER]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_reports() {
+    let rig = rig().await;
+    let pool = pool(&rig, LifecycleMode::Resident, true).await;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let pod_name = elastic_yarn_operator::build::names::node_manager_pod_name(
+        "nightly",
+        "worker-7.dc1.example.com",
+    );
+    let mut off_label = serde_json::from_value::<Node>(node("worker-8")).expect("scenario step");
+    off_label
+        .metadata
+        .labels
+        .as_mut()
+        .expect("scenario step")
+        .remove("node-role.example.com/online");
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Expect {
+                method: "GET",
+                path: "/api/v1/nodes".to_owned(),
+                query: Some(""),
+                status: 200,
+                answer: list(
+                    "NodeList",
+                    vec![
+                        node("worker-7.dc1.example.com"),
+                        serde_json::to_value(off_label).expect("scenario step"),
+                    ],
+                ),
+            },
+            Expect {
+                method: "GET",
+                path: "/api/v1/namespaces/yarn/pods".to_owned(),
+                query: Some(POD_SELECTOR),
+                status: 200,
+                answer: list("PodList", vec![]),
+            },
+            Expect {
+                method: "GET",
+                path: "/api/v1/namespaces/yarn/secrets/nightly-guarder-token".to_owned(),
+                query: None,
+                status: 404,
+                answer: not_found("secrets", "nightly-guarder-token"),
+            },
+            Expect {
+                method: "PATCH",
+                path: "/api/v1/namespaces/yarn/secrets/nightly-guarder-token".to_owned(),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 200,
+                answer: token_secret(),
+            },
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 201,
+                answer: nm_pod("worker-7.dc1.example.com", None),
+            },
+            Expect {
+                method: "PATCH",
+                path:
+                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+                        .to_owned(),
+                query: None,
+                status: 200,
+                answer: serde_json::to_value(&pool).expect("scenario step"),
+            },
+        ],
+    ));
+    let action = reconcile(Arc::new(pool.clone()), ctx)
+        .await
+        .expect("scenario step");
+    let seen = server.await.expect("scenario step");
+
+    // The token Secret: server-side apply, a fresh 48-character token, owned by the pool.
+    assert_eq!(seen[3].content_type, "application/apply-patch+yaml");
+    let token = seen[3].body["data"]["token"]
+        .as_str()
+        .expect("scenario step");
+    assert_eq!(token.len(), 64, "48 bytes in base64");
+    assert_eq!(
+        seen[3].body["metadata"]["ownerReferences"][0]["uid"],
+        "9b2e4f60-0000-4000-8000-00000000e1a5"
+    );
+    // One pod, for the eligible node only, exactly as the build step makes it.
+    let pod: Pod = serde_json::from_value(seen[4].body.clone()).expect("scenario step");
+    assert_eq!(pod.metadata.name.as_deref(), Some(pod_name.as_str()));
+    let expected = elastic_yarn_operator::build::node_manager_pod(
+        &elastic_yarn_operator::build::PoolRef::of(&pool).expect("scenario step"),
+        &pool.spec,
+        &elastic_yarn_operator::build::BuildSettings::default(),
+        &elastic_yarn_operator::build::NodeManagerSlot {
+            node: "worker-7.dc1.example.com".to_owned(),
+            static_address: None,
+            drain_deadline: None,
+        },
+    );
+    assert_eq!(pod, expected);
+    // Status: merge patch, Online, RM reachable, the pod not yet registered (Starting).
+    assert_eq!(seen[5].content_type, "application/merge-patch+json");
+    let status = &seen[5].body["status"];
+    assert_eq!(status["phase"], "Online");
+    assert_eq!(status["observedGeneration"], 3);
+    let conditions: Vec<(String, String)> = status["conditions"]
+        .as_array()
+        .expect("scenario step")
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().expect("scenario step").to_owned(),
+                c["status"].as_str().expect("scenario step").to_owned(),
+            )
+        })
+        .collect();
+    assert!(conditions.contains(&("ResourceManagerReachable".to_owned(), "True".to_owned())));
+    assert!(conditions.contains(&("Ready".to_owned(), "True".to_owned())));
+    // The RM now has the pool's label, non-exclusive.
+    assert_eq!(rig.rm.cluster().labels().get("elastic"), Some(&false));
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(60))
+        )
+    );
+}
+
+#[tokio::test]
+async fn drift_is_corrected_and_registered_nms_get_the_label() {
+    let rig = rig().await;
+    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
+    rig.rm.cluster().add_node(DoubleNode::running(
+        node_id.clone(),
+        Capacity {
+            memory_mb: 8192,
+            vcores: 2,
+        },
+    ));
+    let pool = pool(&rig, LifecycleMode::Resident, true).await;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    // Someone edited the pod's labels by hand.
+    let mut drifted = nm_pod("worker-7.dc1.example.com", None);
+    drifted["metadata"]["labels"]["app.kubernetes.io/component"] = json!("nodemanager");
+    drifted["metadata"]["labels"]["edited"] = json!("by-hand");
+    let pod_name = drifted["metadata"]["name"]
+        .as_str()
+        .expect("scenario step")
+        .to_owned();
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![node("worker-7.dc1.example.com")])),
+            pods_read(list("PodList", vec![drifted])),
+            token_read(),
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 200,
+                answer: nm_pod("worker-7.dc1.example.com", None),
+            },
+            Expect {
+                method: "PATCH",
+                path:
+                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+                        .to_owned(),
+                query: None,
+                status: 200,
+                answer: serde_json::to_value(&pool).expect("scenario step"),
+            },
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("scenario step");
+    let seen = server.await.expect("scenario step");
+    // Server-side apply sends the whole desired pod; fields we own return to our values.
+    assert_eq!(seen[3].body["metadata"]["labels"].get("edited"), None);
+    assert_eq!(
+        seen[3].body["metadata"]["labels"]["app.kubernetes.io/component"],
+        "nodemanager"
+    );
+    // The NM registered as its pod IP and got the pool's label on the RM.
+    let writes = rig.rm.writes();
+    let label_write = writes
+        .iter()
+        .find(|w| w.path.ends_with("/replace-node-to-labels"))
+        .expect("labels set");
+    assert_eq!(
+        serde_json::from_str::<Value>(&label_write.body).expect("scenario step"),
+        json!({"nodeToLabels": [{"nodeId": "127.0.0.1:45454", "labels": ["elastic"]}]})
+    );
+    let row = &seen[4].body["status"]["nodeManagers"][0];
+    assert_eq!(row["state"], "Running");
+    assert_eq!(row["yarnNodeId"], "127.0.0.1:45454");
+    assert_eq!(row["capacity"], json!({"vcores": 2, "memoryMb": 8192}));
+}
+
+#[tokio::test]
+async fn a_node_that_leaves_loses_its_label_and_pod() {
+    let rig = rig().await;
+    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
+    rig.rm.cluster().add_node(DoubleNode::running(
+        node_id.clone(),
+        Capacity {
+            memory_mb: 8192,
+            vcores: 2,
+        },
+    ));
+    let pool = pool(&rig, LifecycleMode::Resident, true).await;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let gone = nm_pod("worker-gone", None);
+    let pod_name = gone["metadata"]["name"]
+        .as_str()
+        .expect("scenario step")
+        .to_owned();
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![])),
+            pods_read(list("PodList", vec![gone.clone()])),
+            token_read(),
+            Expect {
+                method: "DELETE",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: None,
+                status: 200,
+                answer: gone,
+            },
+            Expect {
+                method: "PATCH",
+                path:
+                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+                        .to_owned(),
+                query: None,
+                status: 200,
+                answer: serde_json::to_value(&pool).expect("scenario step"),
+            },
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("scenario step");
+    let seen = server.await.expect("scenario step");
+    assert_eq!(seen[3].method, "DELETE");
+    let status = &seen[4].body["status"];
+    assert_eq!(status["phase"], "Pending");
+    assert_eq!(status["nodeManagers"], Value::Null);
+    let writes = rig.rm.writes();
+    assert_eq!(
+        serde_json::from_str::<Value>(&writes.last().expect("scenario step").body)
+            .expect("scenario step"),
+        json!({"nodeToLabels": [{"nodeId": "127.0.0.1:45454", "labels": []}]})
+    );
+}
+
+#[tokio::test]
+async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
+    let rig = rig().await;
+    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
+    rig.rm.cluster().add_node(DoubleNode::running(
+        node_id.clone(),
+        Capacity {
+            memory_mb: 16_384,
+            vcores: 4,
+        },
+    ));
+    rig.rm.cluster().set_used(
+        &node_id,
+        Capacity {
+            memory_mb: 4096,
+            vcores: 1,
+        },
+        1,
+    );
+    // OnDemand with one NM wanted, two running: the second by name order drains.
+    let pool = pool(&rig, LifecycleMode::OnDemand, true).await;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let keep = nm_pod("worker-a", None);
+    let mut leave = nm_pod("worker-b", None);
+    leave["status"]["podIP"] = json!("127.0.0.1");
+    let mut keep_other_ip = keep.clone();
+    keep_other_ip["status"]["podIP"] = json!("127.0.0.2");
+    let leave_name = leave["metadata"]["name"]
+        .as_str()
+        .expect("scenario step")
+        .to_owned();
+    let keep_name = keep["metadata"]["name"]
+        .as_str()
+        .expect("scenario step")
+        .to_owned();
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![node("worker-a"), node("worker-b")])),
+            pods_read(list("PodList", vec![keep_other_ip, leave])),
+            token_read(),
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{keep_name}"),
+                query: None,
+                status: 200,
+                answer: keep,
+            },
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{leave_name}"),
+                query: None,
+                status: 200,
+                answer: nm_pod("worker-b", Some("2026-11-24T12:01:00Z")),
+            },
+            Expect {
+                method: "PATCH",
+                path:
+                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+                        .to_owned(),
+                query: None,
+                status: 200,
+                answer: serde_json::to_value(&pool).expect("scenario step"),
+            },
+        ],
+    ));
+    let before = jiff::Timestamp::now();
+    reconcile(Arc::new(pool), ctx).await.expect("scenario step");
+    let seen = server.await.expect("scenario step");
+    // The RM got capacity zero for the leaving NM ...
+    assert_eq!(
+        rig.rm
+            .cluster()
+            .node(&node_id)
+            .expect("scenario step")
+            .capacity,
+        Capacity::default()
+    );
+    // ... and the guarder a zero target due at the drain deadline (the grace period, 60 s).
+    let target = rig
+        .guarder
+        .lock()
+        .expect("scenario step")
+        .status()
+        .target
+        .expect("a target");
+    assert_eq!((target.vcores, target.memory_mb), (0, 0));
+    assert!(target.reason.contains("scale_down"), "{}", target.reason);
+    // Only then is the pod marked, with a merge patch of the annotation alone.
+    assert_eq!(seen[4].content_type, "application/merge-patch+json");
+    let deadline: jiff::Timestamp =
+        seen[4].body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"]
+            .as_str()
+            .expect("scenario step")
+            .parse()
+            .expect("scenario step");
+    let grace = deadline.duration_since(before).as_secs();
+    assert!(
+        (59..=61).contains(&grace),
+        "deadline {grace} s after the reconcile"
+    );
+    assert_eq!(seen[5].body["status"]["phase"], "Online");
+}
+
+#[tokio::test]
+async fn deleting_the_pool_removes_its_labels_then_its_finalizer() {
+    let rig = rig().await;
+    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
+    rig.rm.cluster().add_node(DoubleNode::running(
+        node_id.clone(),
+        Capacity {
+            memory_mb: 8192,
+            vcores: 2,
+        },
+    ));
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::now(),
+    ));
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let mut answered = serde_json::to_value(&pool).expect("scenario step");
+    answered["metadata"]["finalizers"] = json!([]);
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            pods_read(list(
+                "PodList",
+                vec![nm_pod("worker-7.dc1.example.com", None)],
+            )),
+            Expect {
+                method: "PATCH",
+                path: "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly"
+                    .to_owned(),
+                query: None,
+                status: 200,
+                answer: answered,
+            },
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("scenario step");
+    let seen = server.await.expect("scenario step");
+    assert_eq!(
+        seen[1].body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": POOL_FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"}
+        ])
+    );
+    let writes = rig.rm.writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&writes[0].body).expect("scenario step"),
+        json!({"nodeToLabels": [{"nodeId": "127.0.0.1:45454", "labels": []}]})
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_and_waits_for_a_change() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Periodic, true).await;
+    pool.spec
+        .lifecycle
+        .periodic
+        .as_mut()
+        .expect("scenario step")
+        .time_zone = "Mars/Olympus".to_owned();
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![Expect {
+            method: "PATCH",
+            path: "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+                .to_owned(),
+            query: None,
+            status: 200,
+            answer: serde_json::to_value(&pool).expect("scenario step"),
+        }],
+    ));
+    let action = reconcile(Arc::new(pool), ctx).await.expect("scenario step");
+    let seen = server.await.expect("scenario step");
+    let status = &seen[0].body["status"];
+    assert_eq!(status["phase"], "Degraded");
+    assert_eq!(status["conditions"][0]["reason"], "UnknownTimeZone");
+    assert!(
+        status["conditions"][0]["message"]
+            .as_str()
+            .expect("scenario step")
+            .contains("Mars/Olympus")
+    );
+    assert_eq!(
+        format!("{action:?}"),
+        format!("{:?}", kube::runtime::controller::Action::await_change())
+    );
+    assert!(rig.rm.requests().is_empty(), "nothing reaches the RM");
+}
