@@ -345,15 +345,7 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
                 status: 201,
                 answer: nm_pod("worker-7.dc1.example.com", None),
             },
-            Expect {
-                method: "PATCH",
-                path:
-                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
-                        .to_owned(),
-                query: None,
-                status: 200,
-                answer: serde_json::to_value(&pool).expect("scenario step"),
-            },
+            status_patch(&pool),
         ],
     ));
     let action = reconcile(Arc::new(pool.clone()), ctx)
@@ -449,15 +441,7 @@ async fn drift_is_corrected_and_registered_nms_get_the_label() {
                 status: 200,
                 answer: nm_pod("worker-7.dc1.example.com", None),
             },
-            Expect {
-                method: "PATCH",
-                path:
-                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
-                        .to_owned(),
-                query: None,
-                status: 200,
-                answer: serde_json::to_value(&pool).expect("scenario step"),
-            },
+            status_patch(&pool),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
@@ -516,15 +500,7 @@ async fn a_node_that_leaves_loses_its_label_and_pod() {
                 status: 200,
                 answer: gone,
             },
-            Expect {
-                method: "PATCH",
-                path:
-                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
-                        .to_owned(),
-                query: None,
-                status: 200,
-                answer: serde_json::to_value(&pool).expect("scenario step"),
-            },
+            status_patch(&pool),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
@@ -597,15 +573,7 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
                 status: 200,
                 answer: nm_pod("worker-b", Some("2026-11-24T12:01:00Z")),
             },
-            Expect {
-                method: "PATCH",
-                path:
-                    "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
-                        .to_owned(),
-                query: None,
-                status: 200,
-                answer: serde_json::to_value(&pool).expect("scenario step"),
-            },
+            status_patch(&pool),
         ],
     ));
     let before = jiff::Timestamp::now();
