@@ -148,6 +148,17 @@ async fn rig() -> Rig {
     }
 }
 
+impl Rig {
+    /// An NM registered with the RM double as its pod IP on loopback.
+    fn registered_nm(&self, capacity: Capacity) -> NodeId {
+        let node_id: NodeId = "127.0.0.1:45454".parse().expect("a node id");
+        self.rm
+            .cluster()
+            .add_node(DoubleNode::running(node_id.clone(), capacity));
+        node_id
+    }
+}
+
 /// The nightly example made Resident (or OnDemand), pointing at the RM double and the guarder.
 async fn pool(rig: &Rig, mode: LifecycleMode, finalized: bool) -> ElasticNodePool {
     let (address, _task) = rig.rm.clone().spawn().await.expect("scenario step");
@@ -409,14 +420,10 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
 #[tokio::test]
 async fn drift_is_corrected_and_registered_nms_get_the_label() {
     let rig = rig().await;
-    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
-    rig.rm.cluster().add_node(DoubleNode::running(
-        node_id.clone(),
-        Capacity {
-            memory_mb: 8192,
-            vcores: 2,
-        },
-    ));
+    rig.registered_nm(Capacity {
+        memory_mb: 8192,
+        vcores: 2,
+    });
     let pool = pool(&rig, LifecycleMode::Resident, true).await;
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "default"));
@@ -471,14 +478,10 @@ async fn drift_is_corrected_and_registered_nms_get_the_label() {
 #[tokio::test]
 async fn a_node_that_leaves_loses_its_label_and_pod() {
     let rig = rig().await;
-    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
-    rig.rm.cluster().add_node(DoubleNode::running(
-        node_id.clone(),
-        Capacity {
-            memory_mb: 8192,
-            vcores: 2,
-        },
-    ));
+    rig.registered_nm(Capacity {
+        memory_mb: 8192,
+        vcores: 2,
+    });
     let pool = pool(&rig, LifecycleMode::Resident, true).await;
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "default"));
@@ -520,14 +523,10 @@ async fn a_node_that_leaves_loses_its_label_and_pod() {
 #[tokio::test]
 async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
     let rig = rig().await;
-    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
-    rig.rm.cluster().add_node(DoubleNode::running(
-        node_id.clone(),
-        Capacity {
-            memory_mb: 16_384,
-            vcores: 4,
-        },
-    ));
+    let node_id = rig.registered_nm(Capacity {
+        memory_mb: 16_384,
+        vcores: 4,
+    });
     rig.rm.cluster().set_used(
         &node_id,
         Capacity {
@@ -617,14 +616,10 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
 #[tokio::test]
 async fn deleting_the_pool_removes_its_labels_then_its_finalizer() {
     let rig = rig().await;
-    let node_id: NodeId = "127.0.0.1:45454".parse().expect("scenario step");
-    rig.rm.cluster().add_node(DoubleNode::running(
-        node_id.clone(),
-        Capacity {
-            memory_mb: 8192,
-            vcores: 2,
-        },
-    ));
+    rig.registered_nm(Capacity {
+        memory_mb: 8192,
+        vcores: 2,
+    });
     let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
     pool.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         jiff::Timestamp::now(),
@@ -706,4 +701,66 @@ async fn an_invalid_spec_is_reported_and_waits_for_a_change() {
         format!("{:?}", kube::runtime::controller::Action::await_change())
     );
     assert!(rig.rm.requests().is_empty(), "nothing reaches the RM");
+}
+
+#[tokio::test]
+async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
+    let rig = rig().await;
+    let node_id = rig.registered_nm(Capacity {
+        memory_mb: 8192,
+        vcores: 2,
+    });
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.spec.node_manager.image = "registry.example.com/hadoop-nodemanager:3.4.2".to_owned();
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let running = nm_pod("worker-7.dc1.example.com", None);
+    let pod_name = running["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let refusal = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("Pod \"{pod_name}\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`..."),
+        "reason": "Invalid", "code": 422
+    });
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![node("worker-7.dc1.example.com")])),
+            pods_read(list("PodList", vec![running.clone()])),
+            token_read(),
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 422,
+                answer: refusal,
+            },
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: None,
+                status: 200,
+                answer: running,
+            },
+            status_patch(&pool),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    assert_eq!(seen[4].content_type, "application/merge-patch+json");
+    assert!(seen[4].body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"].is_string());
+    assert_eq!(
+        rig.rm.cluster().node(&node_id).expect("node").capacity,
+        Capacity::default()
+    );
+    let target = rig
+        .guarder
+        .lock()
+        .expect("guarder")
+        .status()
+        .target
+        .expect("target");
+    assert!(target.reason.contains("spec_changed"), "{}", target.reason);
 }

@@ -397,6 +397,8 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
 
     // Apply: pods for running NMs (server-side apply corrects any drift of what we own).
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut plan = plan;
+    let mut respec = Vec::new();
     for node in &plan.run {
         let slot = NodeManagerSlot {
             node: node.clone(),
@@ -405,7 +407,26 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         };
         let pod = build::node_manager_pod(&pool_ref, &pool.spec, &ctx.settings.build, &slot);
         let name = names::node_manager_pod_name(&pool_ref.name, node);
-        pods_api.patch(&name, &params, &Patch::Apply(&pod)).await?;
+        match pods_api.patch(&name, &params, &Patch::Apply(&pod)).await {
+            Ok(_) => {}
+            // A running pod refuses changes to its spec: drain it, and the next reconcile
+            // after its removal creates it anew.
+            Err(kube::Error::Api(status)) if status.code == 422 => {
+                tracing::info!(pod = %name, message = %status.message, "pod spec changed");
+                respec.push(node.clone());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    for node in respec {
+        plan.run.remove(&node);
+        plan.drain.insert(
+            node,
+            lifecycle::Drain {
+                deadline: lifecycle::after(now, validated.guarder.grace_period),
+                cause: lifecycle::DrainCause::SpecChanged,
+            },
+        );
     }
     apply_drains(
         ctx,

@@ -35,6 +35,9 @@ pub enum DrainCause {
     ScaleDown,
     /// Already draining.
     Continuing,
+    /// The pod's spec changed in a way a running pod cannot take (image, ports): the NM drains
+    /// and its pod is recreated.
+    SpecChanged,
 }
 
 impl DrainCause {
@@ -45,6 +48,7 @@ impl DrainCause {
             DrainCause::NodeIneligible => "node_ineligible",
             DrainCause::ScaleDown => "scale_down",
             DrainCause::Continuing => "continuing",
+            DrainCause::SpecChanged => "spec_changed",
         }
     }
 }
@@ -119,7 +123,8 @@ fn mode_phase(lifecycle: &Lifecycle, now: Timestamp) -> (SchedulePhase, Option<T
     }
 }
 
-fn after(now: Timestamp, duration: Duration) -> Timestamp {
+/// `now` plus `duration`, saturating.
+pub fn after(now: Timestamp, duration: Duration) -> Timestamp {
     SignedDuration::try_from(duration)
         .ok()
         .and_then(|d| now.checked_add(d).ok())
