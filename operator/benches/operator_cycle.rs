@@ -212,6 +212,7 @@ fn main() {
             drain_deadline: None,
             empty: false,
             node_present: true,
+            failed: false,
         })
         .collect();
     println!("operator_cycle: {count} NodeManagers, {rounds} rounds");

@@ -704,6 +704,32 @@ async fn an_invalid_spec_is_reported_and_waits_for_a_change() {
 }
 
 #[tokio::test]
+async fn a_static_ip_pool_is_refused_until_the_staticip_controller_exists() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
+        pool: "nm-addresses".to_owned(),
+    });
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(handle, vec![status_patch(&pool)]));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    let ready = &seen[0].body["status"]["conditions"][0];
+    assert_eq!(ready["reason"], "StaticIpNotAvailable");
+    assert!(
+        ready["message"]
+            .as_str()
+            .expect("message")
+            .contains("nm-addresses")
+    );
+    assert!(
+        rig.rm.requests().is_empty(),
+        "no NM is made on the wrong address"
+    );
+}
+
+#[tokio::test]
 async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
     let rig = rig().await;
     let node_id = rig.registered_nm(Capacity {
@@ -763,4 +789,122 @@ async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
         .target
         .expect("target");
     assert!(target.reason.contains("spec_changed"), "{}", target.reason);
+}
+
+mod leader_election {
+    use std::time::Duration;
+
+    use elastic_yarn_operator::controller::leader::{LeaseSettings, try_hold};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::Api;
+
+    use super::*;
+
+    const LEASE_PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/elastic-yarn/leases";
+
+    fn settings(identity: &str) -> LeaseSettings {
+        LeaseSettings {
+            name: "elastic-yarn-operator".to_owned(),
+            identity: identity.to_owned(),
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        }
+    }
+
+    fn lease(holder: &str, renewed: jiff::Timestamp) -> Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "elastic-yarn-operator", "namespace": "elastic-yarn", "resourceVersion": "7"},
+            "spec": {
+                "holderIdentity": holder, "leaseDurationSeconds": 15,
+                "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                "leaseTransitions": 2
+            }
+        })
+    }
+
+    fn get(answer: Value, status: u16) -> Expect {
+        Expect {
+            method: "GET",
+            path: format!("{LEASE_PATH}/elastic-yarn-operator"),
+            query: None,
+            status,
+            answer,
+        }
+    }
+
+    async fn attempt(identity: &str, script: Vec<Expect>) -> (bool, Vec<Seen>) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Lease> = Api::namespaced(Client::new(service, "default"), "elastic-yarn");
+        let server = tokio::spawn(serve(handle, script));
+        let held = try_hold(&api, &settings(identity))
+            .await
+            .expect("no API error");
+        (held, server.await.expect("served"))
+    }
+
+    #[tokio::test]
+    async fn the_first_replica_creates_the_lease() {
+        let (held, seen) = attempt(
+            "operator-a",
+            vec![
+                get(
+                    not_found("leases.coordination.k8s.io", "elastic-yarn-operator"),
+                    404,
+                ),
+                Expect {
+                    method: "POST",
+                    path: LEASE_PATH.to_owned(),
+                    query: None,
+                    status: 201,
+                    answer: lease("operator-a", jiff::Timestamp::now()),
+                },
+            ],
+        )
+        .await;
+        assert!(held);
+        assert_eq!(seen[1].body["spec"]["holderIdentity"], "operator-a");
+        assert_eq!(seen[1].body["spec"]["leaseDurationSeconds"], 15);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_lease_of_another_replica_is_left_alone() {
+        let (held, seen) = attempt(
+            "operator-b",
+            vec![get(lease("operator-a", jiff::Timestamp::now()), 200)],
+        )
+        .await;
+        assert!(!held);
+        assert_eq!(seen.len(), 1, "no write");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_with_its_resource_version_and_a_lost_race_is_no_lead() {
+        let stale = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(60))
+            .expect("a time");
+        let (held, seen) = attempt(
+            "operator-b",
+            vec![
+                get(lease("operator-a", stale), 200),
+                Expect {
+                    method: "PUT",
+                    path: format!("{LEASE_PATH}/elastic-yarn-operator"),
+                    query: None,
+                    status: 409,
+                    answer: json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": "Operation cannot be fulfilled on leases.coordination.k8s.io \"elastic-yarn-operator\": the object has been modified; please apply your changes to the latest version and try again",
+                        "reason": "Conflict", "code": 409
+                    }),
+                },
+            ],
+        )
+        .await;
+        assert!(!held, "the other replica renewed first");
+        let sent = &seen[1].body;
+        assert_eq!(sent["metadata"]["resourceVersion"], "7");
+        assert_eq!(sent["spec"]["holderIdentity"], "operator-b");
+        assert_eq!(sent["spec"]["leaseTransitions"], 3);
+    }
 }

@@ -30,7 +30,7 @@ use crate::crd::{
 };
 use crate::lifecycle::{self, ExistingNodeManager, LifecyclePlan};
 use crate::placement;
-use crate::validate::{RmAuth as SpecAuth, ValidatedPool, validate};
+use crate::validate::{RmAuth as SpecAuth, SpecError, SpecErrors, ValidatedPool, validate};
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{LoopSettings, NodeManagerEndpoints, drain};
 use crate::yarn::{
@@ -241,6 +241,26 @@ async fn ensure_runtime(
     Ok(())
 }
 
+/// Refuses what this version cannot do yet, as a spec problem: NMs on pod IPs would fail
+/// where the admin asked for static addresses (host whitelists, host keytabs).
+fn supported(
+    pool: &ElasticNodePool,
+    validated: ValidatedPool,
+) -> Result<ValidatedPool, SpecErrors> {
+    match &pool.spec.static_ip {
+        Some(reference) => Err(SpecErrors(vec![SpecError {
+            field: "spec.staticIP.pool".to_owned(),
+            reason: "StaticIpNotAvailable",
+            message: format!(
+                "claiming addresses from StaticIPPool {:?} needs the staticip controller, which \
+                 this version does not have; remove spec.staticIP to run NodeManagers on pod IPs",
+                reference.pool
+            ),
+        }])),
+        None => Ok(validated),
+    }
+}
+
 /// An NM pod as the plan sees it.
 struct PodView {
     node: String,
@@ -272,7 +292,9 @@ fn view(pod: &Pod, rpc_port: u16) -> Option<PodView> {
             .get(DRAIN_DEADLINE_ANNOTATION)
             .and_then(|t| t.parse().ok()),
         // Koordinator's eviction (memory pressure) leaves a Failed pod with reason Evicted.
-        evicted: status.and_then(|s| s.reason.as_deref()) == Some("Evicted"),
+        // A pod of restart policy Always fails only when evicted (Koordinator under memory
+        // pressure) or lost with its node; it never comes back by itself.
+        evicted: status.and_then(|s| s.phase.as_deref()) == Some("Failed"),
     })
 }
 
@@ -288,7 +310,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     let now_time = Time(now);
 
     // Validate: a bad spec waits for a change, with the reasons in status and an Event.
-    let validated = match validate(&pool.spec, now) {
+    let validated = match validate(&pool.spec, now).and_then(|v| supported(&pool, v)) {
         Ok(validated) => validated,
         Err(errors) => {
             let status = invalid_status(
@@ -385,6 +407,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
                 .and_then(|id| reports.get(id))
                 .is_some_and(|r| r.num_containers == 0),
             node_present: present.contains(v.node.as_str()),
+            failed: v.evicted,
         })
         .collect();
     let plan = lifecycle::plan(

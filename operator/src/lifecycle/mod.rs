@@ -22,6 +22,9 @@ pub struct ExistingNodeManager {
     pub empty: bool,
     /// False once the Kubernetes node is gone.
     pub node_present: bool,
+    /// The pod failed for good (evicted by Koordinator under memory pressure): it never restarts
+    /// by itself.
+    pub failed: bool,
 }
 
 /// Why an NM drains.
@@ -73,6 +76,8 @@ pub enum RemoveCause {
     NodeGone,
     /// The pool is outside its windows (or asks for none).
     Offline,
+    /// The pod failed (evicted); a new one replaces it when the node is still wanted.
+    Failed,
 }
 
 impl RemoveCause {
@@ -83,6 +88,7 @@ impl RemoveCause {
             RemoveCause::Empty => "empty",
             RemoveCause::NodeGone => "node_gone",
             RemoveCause::Offline => "offline",
+            RemoveCause::Failed => "failed",
         }
     }
 }
@@ -150,6 +156,10 @@ pub fn plan(
     for nm in existing {
         if !nm.node_present {
             remove.insert(nm.node.clone(), RemoveCause::NodeGone);
+            continue;
+        }
+        if nm.failed {
+            remove.insert(nm.node.clone(), RemoveCause::Failed);
             continue;
         }
         if let Some(deadline) = nm.drain_deadline {

@@ -18,6 +18,7 @@ fn running(node: &str) -> ExistingNodeManager {
         drain_deadline: None,
         empty: false,
         node_present: true,
+        failed: false,
     }
 }
 
@@ -248,4 +249,20 @@ fn no_eligible_node_leaves_the_pool_pending() {
     );
     assert_eq!(plan.phase, PoolPhase::Pending);
     assert_eq!(plan.requeue_after, None);
+}
+
+#[test]
+fn an_evicted_pod_is_removed_and_its_node_gets_a_new_one_later() {
+    let mut evicted = running("w1");
+    evicted.failed = true;
+    let plan = plan(
+        &Lifecycle::Resident,
+        at("2026-11-24T12:00:00Z"),
+        &nodes(&["w1", "w2"]),
+        &[evicted, running("w2")],
+        GRACE,
+    );
+    assert_eq!(plan.remove["w1"], RemoveCause::Failed);
+    // Not in the same reconcile: the old pod still holds the name.
+    assert_eq!(plan.run, nodes(&["w2"]));
 }
