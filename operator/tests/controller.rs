@@ -908,3 +908,108 @@ mod leader_election {
         assert_eq!(sent["spec"]["leaseTransitions"], 3);
     }
 }
+
+#[tokio::test]
+async fn third_party_allocation_is_written_with_the_nodes_resource_version() {
+    use elastic_yarn_operator::controller::runtime::write_allocation;
+    use elastic_yarn_operator::policy::Resources;
+
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let nodes: kube::Api<Node> = kube::Api::all(Client::new(service, "default"));
+    let existing = r#"{"allocations":[{"name":"hadoop-yarn","priority":"koord-batch","resources":{"kubernetes.io/batch-cpu":"2000","kubernetes.io/batch-memory":"2Gi"}}]}"#;
+    let metadata = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": "w1", "resourceVersion": "5150",
+            "annotations": {"node.koordinator.sh/thirdPartyAllocations": existing}
+        }
+    });
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Expect {
+                method: "GET",
+                path: "/api/v1/nodes/w1".to_owned(),
+                query: None,
+                status: 200,
+                answer: metadata.clone(),
+            },
+            Expect {
+                method: "PATCH",
+                path: "/api/v1/nodes/w1".to_owned(),
+                query: None,
+                status: 200,
+                answer: metadata,
+            },
+        ],
+    ));
+    write_allocation(
+        &nodes,
+        "elastic-yarn.yarn.nightly",
+        "w1",
+        Some(Resources::new(6, 24_576)),
+    )
+    .await
+    .expect("written");
+    let seen = server.await.expect("served");
+    assert_eq!(seen[1].content_type, "application/merge-patch+json");
+    assert_eq!(seen[1].body["metadata"]["resourceVersion"], "5150");
+    let value: Value = serde_json::from_str(
+        seen[1].body["metadata"]["annotations"]["node.koordinator.sh/thirdPartyAllocations"]
+            .as_str()
+            .expect("a string"),
+    )
+    .expect("JSON");
+    assert_eq!(value["allocations"][0]["name"], "hadoop-yarn");
+    assert_eq!(
+        value["allocations"][1],
+        json!({
+            "name": "elastic-yarn.yarn.nightly", "priority": "koord-batch",
+            "resources": {"kubernetes.io/batch-cpu": "6000", "kubernetes.io/batch-memory": "25769803776"}
+        })
+    );
+}
+
+#[tokio::test]
+async fn metrics_and_health_are_served() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let metrics = OperatorMetrics::default();
+    metrics.reconciles.inc();
+    metrics
+        .failures
+        .get_or_create(&elastic_yarn_operator::controller::metrics::FailureLabels {
+            category: "no_active_rm",
+        })
+        .inc();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let router =
+        elastic_yarn_operator::controller::metrics::router(metrics.registry(), healthy.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains("elastic_yarn_operator_reconciles_total 1"),
+        "{text}"
+    );
+    assert!(text.contains("elastic_yarn_operator_failures_total{category=\"no_active_rm\"} 1"));
+    // The RM clients' series sit beside the operator's (families appear once they have a series).
+    assert!(text.contains("elastic_yarn_rm_failovers_total 0"), "{text}");
+    let health = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .expect("GET");
+    assert_eq!(health.status().as_u16(), 200);
+    healthy.store(false, Ordering::Relaxed);
+    let health = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .expect("GET");
+    assert_eq!(health.status().as_u16(), 503);
+}
