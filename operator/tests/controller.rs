@@ -1013,3 +1013,65 @@ async fn metrics_and_health_are_served() {
         .expect("GET");
     assert_eq!(health.status().as_u16(), 503);
 }
+
+#[tokio::test]
+async fn a_removed_third_party_nm_gives_its_allocation_back_to_koordinator() {
+    let rig = rig().await;
+    rig.registered_nm(Capacity {
+        memory_mb: 8192,
+        vcores: 2,
+    });
+    let mut pool = pool(&rig, LifecycleMode::OnDemand, true).await;
+    pool.spec.lifecycle.on_demand = Some(OnDemandSpec { node_managers: 0 });
+    pool.spec.koordinator.accounting = elastic_yarn_operator::crd::AccountingMode::ThirdParty;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let running = nm_pod("worker-7.dc1.example.com", None);
+    let pod_name = running["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let ours = r#"{"allocations":[{"name":"elastic-yarn.yarn.nightly","priority":"koord-batch","resources":{"kubernetes.io/batch-cpu":"2000","kubernetes.io/batch-memory":"8589934592"}}]}"#;
+    let mut annotated = node("worker-7.dc1.example.com");
+    annotated["metadata"]["resourceVersion"] = json!("77");
+    annotated["metadata"]["annotations"] =
+        json!({"node.koordinator.sh/thirdPartyAllocations": ours});
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![annotated.clone()])),
+            pods_read(list("PodList", vec![running.clone()])),
+            token_read(),
+            Expect {
+                method: "DELETE",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: None,
+                status: 200,
+                answer: running,
+            },
+            Expect {
+                method: "GET",
+                path: "/api/v1/nodes/worker-7.dc1.example.com".to_owned(),
+                query: None,
+                status: 200,
+                answer: annotated.clone(),
+            },
+            Expect {
+                method: "PATCH",
+                path: "/api/v1/nodes/worker-7.dc1.example.com".to_owned(),
+                query: None,
+                status: 200,
+                answer: annotated,
+            },
+            status_patch(&pool),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    assert_eq!(seen[5].body["metadata"]["resourceVersion"], "77");
+    assert_eq!(
+        seen[5].body["metadata"]["annotations"]["node.koordinator.sh/thirdPartyAllocations"],
+        r#"{"allocations":[]}"#
+    );
+    assert_eq!(seen[6].body["status"]["phase"], "Offline");
+}

@@ -646,6 +646,7 @@ async fn apply_removals(
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => return Err(error.into()),
         }
+        release_allocation(ctx, pool, node).await?;
         ctx.metrics
             .lifecycle
             .get_or_create(&super::metrics::LifecycleLabels {
@@ -663,6 +664,28 @@ async fn apply_removals(
         .await;
     }
     Ok(())
+}
+
+/// With `ThirdParty` accounting, the node's entry goes with the NM, so that Koordinator gives
+/// the resources back to other batch pods.
+async fn release_allocation(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    node: &str,
+) -> Result<(), ReconcileError> {
+    if pool.spec.koordinator.accounting != AccountingMode::ThirdParty {
+        return Ok(());
+    }
+    let name = super::third_party::allocation_name(
+        &pool.namespace().unwrap_or_default(),
+        &pool.name_any(),
+    );
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    match super::runtime::write_allocation(&nodes, &name, node, None).await {
+        Ok(()) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn status_rows(
@@ -739,9 +762,11 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
             .await?
             .items
         {
-            if let Some(v) = view(&pod, rpc_port)
-                && let Some(node_id) = v.node_id
-            {
+            let Some(v) = view(&pod, rpc_port) else {
+                continue;
+            };
+            release_allocation(ctx, &pool, &v.node).await?;
+            if let Some(node_id) = v.node_id {
                 let endpoints = NodeManagerEndpoints {
                     node: v.node,
                     yarn_node_id: node_id,
