@@ -1075,3 +1075,63 @@ async fn a_removed_third_party_nm_gives_its_allocation_back_to_koordinator() {
     );
     assert_eq!(seen[6].body["status"]["phase"], "Offline");
 }
+
+#[tokio::test]
+async fn an_invalid_spec_is_announced_with_an_event_on_the_pool() {
+    use kube::runtime::events::{Recorder, Reporter};
+
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Periodic, true).await;
+    pool.spec
+        .lifecycle
+        .periodic
+        .as_mut()
+        .expect("periodic")
+        .windows[0]
+        .online = "every night".to_owned();
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        ControllerSettings::default(),
+        OperatorMetrics::default(),
+        Some(Recorder::new(
+            client,
+            Reporter {
+                controller: "elastic-yarn-operator".to_owned(),
+                instance: Some("operator-0".to_owned()),
+            },
+        )),
+        KeytabStore::new(None),
+    ));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Expect {
+                method: "POST",
+                path: "/apis/events.k8s.io/v1/namespaces/yarn/events".to_owned(),
+                query: None,
+                status: 201,
+                answer: json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                               "metadata": {"name": "nightly.1", "namespace": "yarn"},
+                               "eventTime": "2026-11-24T23:00:00.000000Z"}),
+            },
+            status_patch(&pool),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    let event = &seen[0].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], "InvalidSpec");
+    assert_eq!(event["regarding"]["kind"], "ElasticNodePool");
+    assert_eq!(event["regarding"]["name"], "nightly");
+    assert_eq!(event["reportingController"], "elastic-yarn-operator");
+    assert!(
+        event["note"]
+            .as_str()
+            .expect("a note")
+            .contains("every night"),
+        "{event}"
+    );
+}

@@ -48,6 +48,7 @@ pub async fn reconcile(
     let timer = std::time::Instant::now();
     let namespace = pool.namespace().unwrap_or_default();
     let pools: Api<ElasticNodePool> = Api::namespaced(ctx.client.clone(), &namespace);
+    let subject = pool.clone();
     let result = finalizer(&pools, POOL_FINALIZER, pool, |event| async {
         match event {
             FinalizerEvent::Apply(pool) => apply(pool, &ctx).await,
@@ -58,7 +59,7 @@ pub async fn reconcile(
     ctx.metrics
         .reconcile_duration
         .observe(timer.elapsed().as_secs_f64());
-    result.map_err(|error| match error {
+    let result = result.map_err(|error| match error {
         kube::runtime::finalizer::Error::ApplyFailed(error)
         | kube::runtime::finalizer::Error::CleanupFailed(error) => error,
         kube::runtime::finalizer::Error::AddFinalizer(error)
@@ -66,7 +67,19 @@ pub async fn reconcile(
             ReconcileError::Kubernetes(error)
         }
         other => ReconcileError::Finalizer(other.to_string()),
-    })
+    });
+    if let Err(error) = &result {
+        // The Recorder folds repeats of the same failure into one Event series.
+        publish(
+            &ctx,
+            &subject,
+            EventType::Warning,
+            "ReconcileFailed",
+            format!("[{}] {error}", error.category()),
+        )
+        .await;
+    }
+    result
 }
 
 async fn publish(
