@@ -192,7 +192,14 @@ async fn ensure_runtime(
         .iter()
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .collect();
-    let fingerprint = format!("{addresses:?}|{auth:?}|{}", token.len());
+    // A rotated token Secret rebuilds the clients; only a hash of it is kept, never the token.
+    let token_hash = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        token.hash(&mut hasher);
+        hasher.finish()
+    };
+    let fingerprint = format!("{addresses:?}|{auth:?}|{token_hash:016x}");
     let loop_settings = LoopSettings {
         policy: validated.policy,
         settings: {
