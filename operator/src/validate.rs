@@ -74,6 +74,28 @@ pub enum RmAuth {
     },
 }
 
+impl ValidatedPool {
+    /// RM addresses as the RM client takes them (no trailing slash).
+    pub fn rm_addresses(&self) -> Vec<String> {
+        self.resource_managers
+            .iter()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .collect()
+    }
+
+    /// The RM client's authentication; for Kerberos the keytab is found through the process'
+    /// `KRB5_CLIENT_KTNAME`, which the caller fills from `keytab_secret`.
+    pub fn rm_auth(&self) -> crate::yarn::RmAuth {
+        match &self.auth {
+            RmAuth::Simple { user } => crate::yarn::RmAuth::Simple { user: user.clone() },
+            RmAuth::Kerberos { principal, .. } => crate::yarn::RmAuth::Kerberos {
+                principal: principal.clone(),
+                service: None,
+            },
+        }
+    }
+}
+
 /// Where windowed availability comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetricsSource {
@@ -552,6 +574,8 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
     if guarder.port == 0 {
         problems.add("spec.guarder.port", "InvalidPort", "port 0 is not valid");
     }
+    // The deadline of an urgent guarder target is the pool's grace period.
+    settings.grace_period_seconds = guarder.grace_period_seconds;
 
     // Datasets
     let mut dataset_names = BTreeSet::new();

@@ -27,7 +27,9 @@ pub const NODE_MANAGER_CONTAINER: &str = "nodemanager";
 pub const GUARDER_CONTAINER: &str = "guarder";
 /// Key of the token inside the guarder token Secret.
 pub const GUARDER_TOKEN_KEY: &str = "token";
-/// Where the guarder reads its token.
+/// Where the token Secret is mounted in the guarder.
+const GUARDER_TOKEN_DIR: &str = "/var/run/elastic-yarn/guarder";
+/// Where the guarder reads its token (`GUARDER_TOKEN_DIR` and the Secret's key).
 pub const GUARDER_TOKEN_PATH: &str = "/var/run/elastic-yarn/guarder/token";
 
 const HADOOP_CONF_DIR: &str = "/etc/hadoop/conf";
@@ -270,9 +272,6 @@ fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Co
         period_seconds: Some(10),
         ..Probe::default()
     };
-    let token_dir = GUARDER_TOKEN_PATH
-        .rsplit_once('/')
-        .map_or(GUARDER_TOKEN_PATH, |(dir, _)| dir);
     Container {
         name: GUARDER_CONTAINER.to_owned(),
         image: Some(
@@ -288,7 +287,7 @@ fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Co
         ]),
         ports: Some(vec![port("guarder", guarder.port)]),
         resources: Some(batch_resources(GUARDER_MILLI_CORES, GUARDER_MEMORY_BYTES)),
-        volume_mounts: Some(vec![mount("guarder-token", token_dir, true)]),
+        volume_mounts: Some(vec![mount("guarder-token", GUARDER_TOKEN_DIR, true)]),
         readiness_probe: Some(health.clone()),
         liveness_probe: Some(health),
         security_context: Some(SecurityContext {

@@ -17,7 +17,7 @@ use crate::build::BuildSettings;
 use crate::controller::leader::LeaseSettings;
 use crate::controller::{ControllerSettings, RunSettings};
 use crate::crd::ElasticNodePool;
-use crate::validate::{RmAuth as SpecAuth, validate};
+use crate::validate::validate;
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{Applied, LoopSettings, NodeManagerEndpoints, VerticalLoop};
 use crate::yarn::{NodeId, RestResourceManager, RestSettings, RmAuth, Secret};
@@ -192,21 +192,13 @@ pub fn vertical(args: VerticalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let addresses = if args.rms.is_empty() {
-        validated
-            .resource_managers
-            .iter()
-            .map(|u| u.as_str().trim_end_matches('/').to_owned())
-            .collect()
+        validated.rm_addresses()
     } else {
         args.rms.clone()
     };
-    let auth = match (&args.user, &validated.auth) {
-        (Some(user), _) => RmAuth::Simple { user: user.clone() },
-        (None, SpecAuth::Simple { user }) => RmAuth::Simple { user: user.clone() },
-        (None, SpecAuth::Kerberos { principal, .. }) => RmAuth::Kerberos {
-            principal: principal.clone(),
-            service: None,
-        },
+    let auth = match &args.user {
+        Some(user) => RmAuth::Simple { user: user.clone() },
+        None => validated.rm_auth(),
     };
     let rm = RestResourceManager::new(RestSettings::new(addresses, auth))?;
     let guarder = match &args.guarder_token_file {
@@ -220,12 +212,9 @@ pub fn vertical(args: VerticalArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut settings = validated.settings;
-    settings.grace_period_seconds =
-        u32::try_from(validated.guarder.grace_period.as_secs()).unwrap_or(u32::MAX);
     let loop_settings = LoopSettings {
         policy: validated.policy,
-        settings,
+        settings: validated.settings,
         rm_writes_per_second: 20.0,
         rm_write_burst: 50,
         concurrency: 64,

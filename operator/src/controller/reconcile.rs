@@ -16,7 +16,7 @@ use kube::{Api, Resource, ResourceExt};
 use rand::distr::{Alphanumeric, SampleString};
 use tracing::instrument;
 
-use super::runtime::{LoopHooks, PoolRuntime, observed};
+use super::runtime::{LoopHooks, PoolRuntime};
 use super::status::{RmReachability, StatusInputs, invalid_status, pool_status};
 use super::{Context, ReconcileError};
 use crate::build::names::{
@@ -34,8 +34,7 @@ use crate::validate::{RmAuth as SpecAuth, SpecError, SpecErrors, ValidatedPool, 
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{LoopSettings, NodeManagerEndpoints, drain};
 use crate::yarn::{
-    NodeId, NodeReport, ResourceManager, RestResourceManager, RestSettings, RmAuth,
-    Secret as Hidden,
+    NodeId, NodeReport, ResourceManager, RestResourceManager, RestSettings, Secret as Hidden,
 };
 
 /// Reconciles one pool: the root span of everything the operator does for it.
@@ -169,29 +168,20 @@ async fn ensure_runtime(
     token: String,
     secrets: &Api<Secret>,
 ) -> Result<(), ReconcileError> {
-    let auth = match &validated.auth {
-        SpecAuth::Simple { user } => RmAuth::Simple { user: user.clone() },
-        SpecAuth::Kerberos {
-            principal,
-            keytab_secret,
-            keytab_key,
-        } => {
-            let bytes = keytab_bytes(secrets, keytab_secret, keytab_key).await?;
-            ctx.keytabs
-                .lock()
-                .await
-                .set(&format!("{}/{}", pool_ref.namespace, pool_ref.name), bytes)?;
-            RmAuth::Kerberos {
-                principal: principal.clone(),
-                service: None,
-            }
-        }
-    };
-    let addresses: Vec<String> = validated
-        .resource_managers
-        .iter()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .collect();
+    if let SpecAuth::Kerberos {
+        keytab_secret,
+        keytab_key,
+        ..
+    } = &validated.auth
+    {
+        let bytes = keytab_bytes(secrets, keytab_secret, keytab_key).await?;
+        ctx.keytabs
+            .lock()
+            .await
+            .set(&format!("{}/{}", pool_ref.namespace, pool_ref.name), bytes)?;
+    }
+    let auth = validated.rm_auth();
+    let addresses = validated.rm_addresses();
     // A rotated token Secret rebuilds the clients; only a hash of it is kept, never the token.
     let token_hash = {
         use std::hash::{Hash, Hasher};
@@ -202,12 +192,7 @@ async fn ensure_runtime(
     let fingerprint = format!("{addresses:?}|{auth:?}|{token_hash:016x}");
     let loop_settings = LoopSettings {
         policy: validated.policy,
-        settings: {
-            let mut settings = validated.settings;
-            settings.grace_period_seconds =
-                u32::try_from(validated.guarder.grace_period.as_secs()).unwrap_or(u32::MAX);
-            settings
-        },
+        settings: validated.settings,
         rm_writes_per_second: ctx.settings.rm_writes_per_second,
         rm_write_burst: ctx.settings.rm_write_burst,
         concurrency: ctx.settings.concurrency,
@@ -290,6 +275,29 @@ struct PodView {
     node_id: Option<NodeId>,
     drain_deadline: Option<Timestamp>,
     evicted: bool,
+}
+
+impl PodView {
+    /// Where the loop and the drain reach this NM; `None` until it has a YARN node id. The
+    /// guarder is reachable once the pod has an IP.
+    fn endpoints(
+        &self,
+        guarder_port: u16,
+        exporter_port: Option<u16>,
+    ) -> Option<NodeManagerEndpoints> {
+        Some(NodeManagerEndpoints {
+            node: self.node.clone(),
+            yarn_node_id: self.node_id.clone()?,
+            exporter: exporter_port.and_then(|port| {
+                let host = self.host_ip.as_ref()?;
+                url::Url::parse(&format!("http://{host}:{port}/")).ok()
+            }),
+            guarder: self
+                .ip
+                .as_ref()
+                .and_then(|ip| url::Url::parse(&format!("http://{ip}:{guarder_port}/")).ok()),
+        })
+    }
 }
 
 fn view(pod: &Pod, rpc_port: u16) -> Option<PodView> {
@@ -375,7 +383,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         (
             runtime.rm.clone(),
             runtime.guarder.clone(),
-            observed(&runtime.observed).clone(),
+            crate::yarn::lock(&runtime.observed).clone(),
         )
     };
 
@@ -504,19 +512,8 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     };
     let endpoints: Vec<NodeManagerEndpoints> = views
         .iter()
-        .filter(|v| plan.run.contains(&v.node) && v.drain_deadline.is_none())
-        .filter_map(|v| {
-            let ip = v.ip.as_ref()?;
-            Some(NodeManagerEndpoints {
-                node: v.node.clone(),
-                yarn_node_id: v.node_id.clone()?,
-                exporter: exporter_port.and_then(|port| {
-                    let host = v.host_ip.as_ref()?;
-                    url::Url::parse(&format!("http://{host}:{port}/")).ok()
-                }),
-                guarder: url::Url::parse(&format!("http://{ip}:{}/", validated.guarder.port)).ok(),
-            })
-        })
+        .filter(|v| plan.run.contains(&v.node) && v.drain_deadline.is_none() && v.ip.is_some())
+        .filter_map(|v| v.endpoints(validated.guarder.port, exporter_port))
         .collect();
     {
         let runtimes = ctx.runtimes.lock().await;
@@ -588,15 +585,7 @@ async fn apply_drains(
             continue;
         }
         // No new containers first (RM), then the guarder; only then is the pod marked.
-        if let (true, Some(node_id)) = (rm_reachable, &v.node_id) {
-            let endpoints = NodeManagerEndpoints {
-                node: node.clone(),
-                yarn_node_id: node_id.clone(),
-                exporter: None,
-                guarder: v.ip.as_ref().and_then(|ip| {
-                    url::Url::parse(&format!("http://{ip}:{}/", pool.spec.guarder.port)).ok()
-                }),
-            };
+        if let (true, Some(endpoints)) = (rm_reachable, v.endpoints(pool.spec.guarder.port, None)) {
             drain::start_drain(
                 rm.as_ref(),
                 Some(guarder),
@@ -653,13 +642,7 @@ async fn apply_removals(
             continue;
         };
         if let (true, Some(node_id)) = (rm_reachable, &v.node_id) {
-            let endpoints = NodeManagerEndpoints {
-                node: node.clone(),
-                yarn_node_id: node_id.clone(),
-                exporter: None,
-                guarder: None,
-            };
-            drain::remove_label(rm.as_ref(), &endpoints).await?;
+            drain::remove_label(rm.as_ref(), node_id).await?;
         }
         match pods_api.delete(&v.name, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -758,20 +741,7 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
         let rm = match runtime {
             Some(runtime) => runtime.rm.clone(),
             None => Arc::new(RestResourceManager::with_metrics(
-                RestSettings::new(
-                    validated
-                        .resource_managers
-                        .iter()
-                        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-                        .collect(),
-                    match &validated.auth {
-                        SpecAuth::Simple { user } => RmAuth::Simple { user: user.clone() },
-                        SpecAuth::Kerberos { principal, .. } => RmAuth::Kerberos {
-                            principal: principal.clone(),
-                            service: None,
-                        },
-                    },
-                ),
+                RestSettings::new(validated.rm_addresses(), validated.rm_auth()),
                 ctx.metrics.rm.clone(),
             )?),
         };
@@ -786,14 +756,8 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
                 continue;
             };
             release_allocation(ctx, &pool, &v.node).await?;
-            if let Some(node_id) = v.node_id {
-                let endpoints = NodeManagerEndpoints {
-                    node: v.node,
-                    yarn_node_id: node_id,
-                    exporter: None,
-                    guarder: None,
-                };
-                drain::remove_label(rm.as_ref(), &endpoints).await?;
+            if let Some(node_id) = &v.node_id {
+                drain::remove_label(rm.as_ref(), node_id).await?;
             }
         }
     }

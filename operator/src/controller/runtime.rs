@@ -2,7 +2,7 @@
 //! the vertical loop running as a task, fed with the pool's NMs by each reconcile.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
@@ -33,11 +33,6 @@ pub struct Observed {
     pub rm_error: Option<(&'static str, String)>,
     /// Ticks run.
     pub ticks: u64,
-}
-
-/// Locks `observed`; every write replaces it whole, so a poisoned lock is still consistent.
-pub fn observed(shared: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Where the loop reports: Events on the pool, metrics, node annotations.
@@ -300,7 +295,7 @@ async fn run_loop(
         }
         let report = looper.tick(&nms).await;
         record(&report, &hooks, &mut written).await;
-        let mut observed = observed(&shared);
+        let mut observed = crate::yarn::lock(&shared);
         observed.ticks += 1;
         observed.rm_error = report
             .rm_error

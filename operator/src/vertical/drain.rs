@@ -9,7 +9,7 @@ use guarder::api::TargetRequest;
 
 use super::NodeManagerEndpoints;
 use super::guarder_client::{GuarderClient, GuarderError};
-use crate::yarn::{Capacity, OverCommitTimeout, ResourceManager, RmError};
+use crate::yarn::{Capacity, NodeId, OverCommitTimeout, ResourceManager, RmError};
 
 /// Why a drain step failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +69,8 @@ pub async fn start_drain<R: ResourceManager>(
 }
 
 /// Removes the pool's label from an NM that leaves; an NM the RM already forgot is fine.
-pub async fn remove_label<R: ResourceManager>(
-    rm: &R,
-    nm: &NodeManagerEndpoints,
-) -> Result<(), DrainError> {
-    match rm.set_node_labels(&nm.yarn_node_id, &[]).await {
+pub async fn remove_label<R: ResourceManager>(rm: &R, node: &NodeId) -> Result<(), DrainError> {
+    match rm.set_node_labels(node, &[]).await {
         Ok(()) | Err(RmError::NotFound { .. }) => Ok(()),
         Err(error) => Err(error.into()),
     }

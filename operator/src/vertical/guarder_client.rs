@@ -48,6 +48,14 @@ pub enum GuarderError {
     },
 }
 
+/// The error for a transport failure towards `url`.
+fn unreachable(url: &str) -> impl Fn(reqwest::Error) -> GuarderError + '_ {
+    move |err| GuarderError::Unreachable {
+        url: url.to_owned(),
+        message: err.to_string(),
+    }
+}
+
 impl GuarderError {
     /// Short stable category for metrics and Events.
     pub const fn category(&self) -> &'static str {
@@ -123,10 +131,7 @@ impl GuarderClient {
     /// A client sending `token`, with this per-request timeout.
     pub fn new(token: Secret, timeout: Duration) -> Result<GuarderClient, reqwest::Error> {
         Ok(GuarderClient {
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .build()?,
+            http: super::http_client(timeout)?,
             token,
         })
     }
@@ -154,10 +159,7 @@ impl GuarderClient {
             .body(body)
             .send()
             .await
-            .map_err(|err| GuarderError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+            .map_err(unreachable(&text))?;
         let status = answer.status().as_u16();
         match status {
             200..=299 => Ok(()),
@@ -179,10 +181,7 @@ impl GuarderClient {
             .get(url)
             .send()
             .await
-            .map_err(|err| GuarderError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+            .map_err(unreachable(&text))?;
         let status = answer.status().as_u16();
         if status != 200 {
             return Err(GuarderError::Status {
@@ -191,13 +190,7 @@ impl GuarderClient {
                 body: String::new(),
             });
         }
-        let body = answer
-            .bytes()
-            .await
-            .map_err(|err| GuarderError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+        let body = answer.bytes().await.map_err(unreachable(&text))?;
         serde_json::from_slice(&body).map_err(|err| GuarderError::Malformed {
             url: text,
             message: err.to_string(),

@@ -83,6 +83,15 @@ impl MetricsReader {
     }
 }
 
+/// The HTTP client towards exporters, Prometheus and guarders: one timeout for connecting and
+/// for the whole answer.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+}
+
 /// The reader for a pool's metrics source.
 pub fn reader(
     source: &crate::validate::MetricsSource,

@@ -381,7 +381,7 @@ async fn drain_zeroes_the_rm_then_targets_the_guarder_and_label_removal_follows(
     .unwrap();
     assert_eq!(capacity(&rig, 0), Capacity::default());
     assert_eq!(target(&rig.guarders[0]), Some((0, 0)));
-    drain::remove_label(rig.looper.resource_manager(), nm)
+    drain::remove_label(rig.looper.resource_manager(), &nm.yarn_node_id)
         .await
         .unwrap();
     let writes = rig.double.writes();

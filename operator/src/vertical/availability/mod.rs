@@ -65,6 +65,14 @@ pub enum SourceError {
     },
 }
 
+/// The error for a transport failure towards `url`.
+fn unreachable(url: &str) -> impl Fn(reqwest::Error) -> SourceError + '_ {
+    move |err| SourceError::Unreachable {
+        url: url.to_owned(),
+        message: err.to_string(),
+    }
+}
+
 impl SourceError {
     /// Short stable category for metrics and Events.
     pub const fn category(&self) -> &'static str {
@@ -141,10 +149,7 @@ impl ExporterSource {
     /// A source with this per-request timeout and at most `concurrency` requests at once.
     pub fn new(timeout: Duration, concurrency: usize) -> Result<ExporterSource, reqwest::Error> {
         Ok(ExporterSource {
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .build()?,
+            http: crate::vertical::http_client(timeout)?,
             concurrency: concurrency.max(1),
         })
     }
@@ -163,21 +168,12 @@ impl ExporterSource {
             .get(url)
             .send()
             .await
-            .map_err(|err| SourceError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+            .map_err(unreachable(&text))?;
         let status = answer.status().as_u16();
         if status != 200 {
             return Err(SourceError::Status { url: text, status });
         }
-        let body = answer
-            .bytes()
-            .await
-            .map_err(|err| SourceError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+        let body = answer.bytes().await.map_err(unreachable(&text))?;
         let report: WindowsReport =
             serde_json::from_slice(&body).map_err(|err| SourceError::Malformed {
                 url: text,
@@ -273,10 +269,7 @@ impl PrometheusSource {
     /// A source reading from Prometheus at `base` (e.g. `http://prometheus:9090/`).
     pub fn new(base: Url, timeout: Duration) -> Result<PrometheusSource, reqwest::Error> {
         Ok(PrometheusSource {
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .build()?,
+            http: crate::vertical::http_client(timeout)?,
             base,
         })
     }
@@ -315,18 +308,9 @@ impl PrometheusSource {
             .get(url)
             .send()
             .await
-            .map_err(|err| SourceError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+            .map_err(unreachable(&text))?;
         let status = answer.status().as_u16();
-        let body = answer
-            .bytes()
-            .await
-            .map_err(|err| SourceError::Unreachable {
-                url: text.clone(),
-                message: err.to_string(),
-            })?;
+        let body = answer.bytes().await.map_err(unreachable(&text))?;
         if status != 200 {
             return Err(SourceError::Status { url: text, status });
         }
