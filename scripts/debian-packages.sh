@@ -3,8 +3,9 @@
 # Building: the Kerberos (SPNEGO) client links MIT GSSAPI, whose Rust bindings are generated
 # with libclang at build time.
 BUILD_PACKAGES=(libkrb5-dev libclang-dev pkg-config)
-# Testing: real components the tests start on loopback (Prometheus; the MIT KDC and kadmin).
-TEST_PACKAGES=(prometheus krb5-kdc krb5-admin-server krb5-user)
+# Testing: real components the tests start on loopback (Prometheus; the MIT KDC and kadmind;
+# BIND 9 with nsupdate and dig).
+TEST_PACKAGES=(prometheus krb5-kdc krb5-admin-server krb5-user bind9 bind9-dnsutils)
 
 ensure_debian_packages() {
   local missing=()

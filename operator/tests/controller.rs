@@ -22,89 +22,11 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
 const NODE_FIXTURE: &str = include_str!("fixtures/node.yaml");
 const POOL: &str = include_str!("../../docs/examples/nightly-pool.yaml");
 const TOKEN: &str = "t0k3n-of-the-pool";
 
-/// One request the test expects, answered with a status and a JSON body.
-struct Expect {
-    method: &'static str,
-    path: String,
-    query: Option<&'static str>,
-    status: u16,
-    answer: Value,
-}
-
-/// What was sent, for assertions on bodies and headers.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    content_type: String,
-    body: Value,
-}
-
-async fn serve(mut handle: Handle, script: Vec<Expect>) -> Vec<Seen> {
-    let mut seen = Vec::new();
-    for expect in script {
-        let (request, send) = handle.next_request().await.expect("a request was expected");
-        let method = request.method().to_string();
-        let path = request.uri().path().to_owned();
-        let query = request.uri().query().unwrap_or("").to_owned();
-        let content_type = request
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().expect("scenario step").to_owned())
-            .unwrap_or_default();
-        let bytes = request
-            .into_body()
-            .collect_bytes()
-            .await
-            .expect("scenario step");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        assert_eq!(
-            (method.as_str(), path.as_str()),
-            (expect.method, expect.path.as_str()),
-            "request {} out of script (query {query})",
-            seen.len()
-        );
-        if let Some(wanted) = expect.query {
-            assert_eq!(query, wanted, "query of {method} {path}");
-        }
-        let answer = Response::builder()
-            .status(expect.status)
-            .header("content-type", "application/json")
-            .body(Body::from(
-                serde_json::to_vec(&expect.answer).expect("scenario step"),
-            ))
-            .expect("scenario step");
-        send.send_response(answer);
-        seen.push(Seen {
-            method,
-            content_type,
-            body,
-        });
-    }
-    seen
-}
-
-fn not_found(kind: &str, name: &str) -> Value {
-    json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{kind} \"{name}\" not found"), "reason": "NotFound",
-        "details": {"name": name, "kind": kind}, "code": 404
-    })
-}
-
-fn list(kind: &str, items: Vec<Value>) -> Value {
-    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "100"}, "items": items})
-}
+use testkit::scripted::{Expect, Seen, list, not_found, serve};
 
 fn node(name: &str) -> Value {
     let mut node: Node = serde_yaml::from_str(NODE_FIXTURE).expect("scenario step");
@@ -703,8 +625,26 @@ async fn an_invalid_spec_is_reported_and_waits_for_a_change() {
     assert!(rig.rm.requests().is_empty(), "nothing reaches the RM");
 }
 
+fn static_ip_pool() -> staticip::crd::StaticIPPool {
+    serde_yaml::from_str(
+        "apiVersion: elasticyarn.io/v1alpha1\nkind: StaticIPPool\nmetadata: {name: nm-addresses}\n\
+         spec: {cidr: 10.42.8.0/29, dnsZone: yarn.example.com, secretNamespace: yarn, cni: {style: KubeOvn}}\n",
+    )
+    .expect("StaticIPPool")
+}
+
+fn static_ip_pool_read(status: u16, answer: Value) -> Expect {
+    Expect {
+        method: "GET",
+        path: "/apis/elasticyarn.io/v1alpha1/staticippools/nm-addresses".to_owned(),
+        query: None,
+        status,
+        answer,
+    }
+}
+
 #[tokio::test]
-async fn a_static_ip_pool_is_refused_until_the_staticip_controller_exists() {
+async fn a_missing_static_ip_pool_keeps_nodemanagers_off_pod_ips() {
     let rig = rig().await;
     let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
     pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
@@ -712,11 +652,22 @@ async fn a_static_ip_pool_is_refused_until_the_staticip_controller_exists() {
     });
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "default"));
-    let server = tokio::spawn(serve(handle, vec![status_patch(&pool)]));
-    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            static_ip_pool_read(404, not_found("staticippools", "nm-addresses")),
+            status_patch(&pool),
+        ],
+    ));
+    let action = reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    let ready = &seen[0].body["status"]["conditions"][0];
-    assert_eq!(ready["reason"], "StaticIpNotAvailable");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(60)),
+        "looks again for the StaticIPPool"
+    );
+    let ready = &seen[1].body["status"]["conditions"][0];
+    assert_eq!(ready["reason"], "StaticIpPoolMissing");
     assert!(
         ready["message"]
             .as_str()
@@ -727,6 +678,215 @@ async fn a_static_ip_pool_is_refused_until_the_staticip_controller_exists() {
         rig.rm.requests().is_empty(),
         "no NM is made on the wrong address"
     );
+}
+
+#[tokio::test]
+async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
+        pool: "nm-addresses".to_owned(),
+    });
+    let static_pool = static_ip_pool();
+    let mut addresses: Vec<staticip::crd::StaticIP> =
+        staticip::addresses::plan("nm-addresses", &static_pool.spec)
+            .expect("plan")
+            .iter()
+            .map(|planned| staticip::build::static_ip(&static_pool, planned))
+            .collect();
+    for (i, address) in addresses.iter_mut().enumerate() {
+        address.metadata.resource_version = Some(format!("7{i}"));
+        address.status = Some(staticip::crd::StaticIPStatus {
+            dns_ready: true,
+            ready: true,
+            ..Default::default()
+        });
+    }
+    let worker = "worker-7.dc1.example.com";
+    let identity = format!("yarn/nightly/{worker}");
+    let chosen = match staticip::claim::choose(&addresses, &identity) {
+        staticip::claim::Choice::Take(index) => addresses[index].clone(),
+        other => panic!("{other:?}"),
+    };
+    let chosen_name = chosen.metadata.name.clone().expect("name");
+    let mut claimed = chosen.clone();
+    claimed.status = Some(staticip::crd::StaticIPStatus {
+        phase: staticip::crd::AddressPhase::Claimed,
+        ..chosen.state()
+    });
+    let pod_name = elastic_yarn_operator::build::names::node_manager_pod_name("nightly", worker);
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            static_ip_pool_read(200, serde_json::to_value(&static_pool).expect("json")),
+            nodes_read(list("NodeList", vec![node(worker)])),
+            pods_read(list("PodList", vec![])),
+            token_read(),
+            Expect {
+                method: "GET",
+                path: "/apis/elasticyarn.io/v1alpha1/staticips".to_owned(),
+                query: Some("&labelSelector=elasticyarn.io%2Fstatic-ip-pool%3Dnm-addresses"),
+                status: 200,
+                answer: list(
+                    "StaticIPList",
+                    addresses
+                        .iter()
+                        .map(|a| serde_json::to_value(a).expect("json"))
+                        .collect(),
+                ),
+            },
+            Expect {
+                method: "PUT",
+                path: format!("/apis/elasticyarn.io/v1alpha1/staticips/{chosen_name}/status"),
+                query: None,
+                status: 200,
+                answer: serde_json::to_value(&claimed).expect("json"),
+            },
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 201,
+                answer: nm_pod(worker, None),
+            },
+            status_patch(&pool),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    // The claim: the address read, guarded by its resourceVersion, held for this NM's pod.
+    let put = &seen[5].body;
+    assert_eq!(
+        put["metadata"]["resourceVersion"],
+        chosen.metadata.resource_version.clone().expect("rv")
+    );
+    assert_eq!(put["status"]["phase"], "Claimed");
+    assert_eq!(put["status"]["holder"]["identity"], identity.as_str());
+    assert_eq!(put["status"]["holder"]["pod"], pod_name.as_str());
+    // The pod asks Kube-OVN for the address and registers with YARN by its FQDN.
+    let pod: Pod = serde_json::from_value(seen[6].body.clone()).expect("pod");
+    let annotations = pod.metadata.annotations.clone().expect("annotations");
+    assert_eq!(
+        annotations["ovn.kubernetes.io/ip_address"],
+        chosen.spec.address
+    );
+    assert_eq!(
+        annotations["elasticyarn.io/yarn-node-id"],
+        format!("{}:45454", chosen.spec.fqdn)
+    );
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.hostname.clone()),
+        Some(chosen.spec.host_name.clone())
+    );
+}
+
+#[tokio::test]
+async fn a_running_nodemanager_binds_its_address_and_a_removed_one_releases_it() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
+        pool: "nm-addresses".to_owned(),
+    });
+    let static_pool = static_ip_pool();
+    let mut addresses: Vec<staticip::crd::StaticIP> =
+        staticip::addresses::plan("nm-addresses", &static_pool.spec)
+            .expect("plan")
+            .iter()
+            .take(2)
+            .map(|planned| staticip::build::static_ip(&static_pool, planned))
+            .collect();
+    let (worker, gone) = ("worker-7.dc1.example.com", "worker-gone");
+    for (address, node) in addresses.iter_mut().zip([worker, gone]) {
+        address.metadata.resource_version = Some("50".to_owned());
+        address.status = Some(staticip::crd::StaticIPStatus {
+            phase: staticip::crd::AddressPhase::Claimed,
+            holder: Some(staticip::crd::Holder {
+                identity: format!("yarn/nightly/{node}"),
+                namespace: "yarn".to_owned(),
+                pod: elastic_yarn_operator::build::names::node_manager_pod_name("nightly", node),
+                uid: None,
+            }),
+            ready: true,
+            ..Default::default()
+        });
+    }
+    let listed = || Expect {
+        method: "GET",
+        path: "/apis/elasticyarn.io/v1alpha1/staticips".to_owned(),
+        query: None,
+        status: 200,
+        answer: list(
+            "StaticIPList",
+            addresses
+                .iter()
+                .map(|a| serde_json::to_value(a).expect("json"))
+                .collect(),
+        ),
+    };
+    let put = |i: usize| Expect {
+        method: "PUT",
+        path: format!(
+            "/apis/elasticyarn.io/v1alpha1/staticips/{}/status",
+            addresses[i].metadata.name.clone().expect("name")
+        ),
+        query: None,
+        status: 200,
+        answer: serde_json::to_value(&addresses[i]).expect("json"),
+    };
+    // The running NM's pod has the address it claimed; the other's node is gone.
+    let mut running = nm_pod(worker, None);
+    running["metadata"]["uid"] = json!("pod-uid-7");
+    running["status"]["podIP"] = json!(addresses[0].spec.address);
+    let leaving = nm_pod(gone, None);
+    let pod_name =
+        |node: &str| elastic_yarn_operator::build::names::node_manager_pod_name("nightly", node);
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            static_ip_pool_read(200, serde_json::to_value(&static_pool).expect("json")),
+            nodes_read(list("NodeList", vec![node(worker)])),
+            pods_read(list("PodList", vec![running.clone(), leaving.clone()])),
+            token_read(),
+            // The claim finds the address this NM holds: no write.
+            listed(),
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{}", pod_name(worker)),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 200,
+                answer: running,
+            },
+            // Bound to the running pod.
+            listed(),
+            put(0),
+            Expect {
+                method: "DELETE",
+                path: format!("/api/v1/namespaces/yarn/pods/{}", pod_name(gone)),
+                query: None,
+                status: 200,
+                answer: leaving,
+            },
+            // Released once the pod is deleted.
+            listed(),
+            put(1),
+            status_patch(&pool),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    let bound = &seen[7].body;
+    assert_eq!(bound["status"]["phase"], "Bound");
+    assert_eq!(bound["status"]["holder"]["uid"], "pod-uid-7");
+    assert_eq!(bound["metadata"]["resourceVersion"], "50");
+    assert_eq!(seen[8].method, "DELETE");
+    let released = &seen[10].body;
+    assert_eq!(released["status"]["phase"], "Free");
+    assert_eq!(released["status"]["holder"], Value::Null);
+    assert_eq!(released["status"]["lastHolder"], "yarn/nightly/worker-gone");
 }
 
 #[tokio::test]

@@ -20,8 +20,8 @@ use elastic_yarn_operator::yarn::{
     Capacity, NodeId, OverCommitTimeout, ResourceManager, RestResourceManager, RestSettings,
     RetryPolicy, RmAuth,
 };
-use support::kdc::{Kdc, REALM};
 use support::rm_double::DoubleProcess;
+use testkit::kdc::{Kdc, REALM};
 
 const CLIENT: &str = "elastic-yarn";
 const SERVICE: &str = "HTTP/localhost";

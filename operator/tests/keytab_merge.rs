@@ -2,12 +2,10 @@
 //! `kadmin.local` for two principals, merged by `KeytabStore`, then `kinit -k -t` with the merged
 //! file authenticates as each principal.
 
-mod support;
-
 use std::process::Command;
 
 use elastic_yarn_operator::controller::keytabs::KeytabStore;
-use support::kdc::{Kdc, REALM};
+use testkit::kdc::{Kdc, REALM};
 
 #[test]
 fn a_merged_keytab_authenticates_every_pools_principal() {

@@ -1,10 +1,18 @@
-//! staticip: a pool of fixed IP addresses for NodeManagers, with DNS records and Kerberos
-//! keytabs made ahead of time (DESIGN.md, `StaticIPPool` and `StaticIP`).
+//! Static IP addresses for YARN NodeManagers.
 //!
-//! The resources, the pool controller and the claim API arrive with their own issue; this
-//! crate fixes the API group they share with the operator.
+//! YARN admits NMs by host whitelists and authenticates them with keytabs bound to host names,
+//! while pods get a new address and name on every start. A `StaticIPPool` fixes a set of
+//! addresses; the controller makes one `StaticIP` per address, its DNS A and PTR records
+//! (RFC 2136 updates signed with TSIG) and its Kerberos principal and keytab Secret, all ahead of
+//! time. The operator claims an address per NM through [`claim`], and starts the NM pod with the
+//! CNI annotation ([`cni`]), the host name and the keytab of that address.
 
-/// API group of `StaticIPPool` and `StaticIP`, shared with `ElasticNodePool`.
-pub const API_GROUP: &str = "elasticyarn.io";
-/// API version of `StaticIPPool` and `StaticIP`.
-pub const API_VERSION: &str = "v1alpha1";
+pub mod addresses;
+pub mod build;
+pub mod claim;
+pub mod cni;
+pub mod controller;
+pub mod crd;
+pub mod crdgen;
+pub mod dns;
+pub mod kerberos;

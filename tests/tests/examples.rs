@@ -1,5 +1,6 @@
-//! Every example manifest in docs/ is a valid ElasticNodePool: it deserializes, passes the
-//! CRD's CEL rules and the operator's validate(), and names the resource the CRD defines.
+//! Every example manifest in docs/ is a valid ElasticNodePool or StaticIPPool: it deserializes,
+//! passes the CRD's CEL rules and the checks the controllers make (the operator's validate(),
+//! the staticip address plan), and names a resource the CRDs define.
 
 use std::fs;
 
@@ -7,6 +8,17 @@ use elastic_yarn_operator::crd::{API_GROUP, ElasticNodePool};
 use elastic_yarn_operator::validate::validate;
 use elastic_yarn_tests::workspace_root;
 use kube::CustomResourceExt;
+use staticip::crd::StaticIPPool;
+
+fn examples_of(kind: &str) -> Vec<(String, String)> {
+    examples()
+        .into_iter()
+        .filter(|(_, text)| {
+            let value: serde_yaml::Value = serde_yaml::from_str(text).expect("YAML");
+            value["kind"].as_str() == Some(kind)
+        })
+        .collect()
+}
 
 fn examples() -> Vec<(String, String)> {
     let dir = workspace_root().join("docs/examples");
@@ -26,7 +38,7 @@ fn examples() -> Vec<(String, String)> {
 
 #[test]
 fn docs_examples_are_valid_pools() {
-    let examples = examples();
+    let examples = examples_of("ElasticNodePool");
     assert!(examples.len() >= 3, "examples found: {}", examples.len());
     let now = "2026-11-24T00:00:00Z".parse().expect("timestamp");
     for (path, text) in examples {
@@ -40,9 +52,27 @@ fn docs_examples_are_valid_pools() {
 }
 
 #[test]
+fn docs_examples_are_valid_static_ip_pools() {
+    let examples = examples_of("StaticIPPool");
+    assert!(!examples.is_empty(), "a StaticIPPool example");
+    for (path, text) in examples {
+        let pool: StaticIPPool =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let name = pool.metadata.name.clone().expect("a name");
+        pool.validate_cel()
+            .unwrap_or_else(|e| panic!("{path} refused by the CRD's CEL rules: {e:?}"));
+        staticip::addresses::plan(&name, &pool.spec).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}
+
+#[test]
 fn examples_use_the_crd_group_and_kind() {
-    let crd = ElasticNodePool::crd();
-    assert_eq!(crd.spec.group, API_GROUP);
+    let kinds = [
+        ElasticNodePool::crd().spec.names.kind,
+        StaticIPPool::crd().spec.names.kind,
+    ];
+    assert_eq!(ElasticNodePool::crd().spec.group, API_GROUP);
+    assert_eq!(StaticIPPool::crd().spec.group, API_GROUP);
     for (path, text) in examples() {
         let value: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
         assert_eq!(
@@ -50,10 +80,7 @@ fn examples_use_the_crd_group_and_kind() {
             Some(format!("{API_GROUP}/v1alpha1").as_str()),
             "{path}"
         );
-        assert_eq!(
-            value["kind"].as_str(),
-            Some(crd.spec.names.kind.as_str()),
-            "{path}"
-        );
+        let kind = value["kind"].as_str().unwrap_or_default();
+        assert!(kinds.iter().any(|k| k == kind), "{path}: kind {kind}");
     }
 }

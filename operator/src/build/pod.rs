@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HTTPGetAction, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Probe,
+    EnvVar, EnvVarSource, HTTPGetAction, HostAlias, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Probe,
     ResourceRequirements, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
     VolumeMount,
 };
@@ -55,8 +55,11 @@ pub struct StaticAddress {
     pub fqdn: String,
     /// Annotations that make the CNI give the pod this IP (Calico, Kube-OVN or another key).
     pub cni_annotations: BTreeMap<String, String>,
-    /// Secret holding the NM's keytab for this host, when the pool has a realm.
+    /// Secret holding the NM's keytab for this host (key `krb5.keytab`), when the pool has a
+    /// realm.
     pub keytab_secret: Option<String>,
+    /// The NM's Kerberos principal for this host, made with the keytab.
+    pub principal: Option<String>,
 }
 
 /// One NodeManager of a pool: where it runs and what it has.
@@ -204,8 +207,13 @@ fn node_manager_container(
         mounts.push(mount("nm-keytab", KEYTAB_DIR, true));
         environment.push(yarn_site(
             "yarn.nodemanager.keytab",
-            format!("{KEYTAB_DIR}/nm.keytab"),
+            format!("{KEYTAB_DIR}/{}", staticip::crd::KEYTAB_KEY),
         ));
+        // The exact principal, not `nm/_HOST@...`: Hadoop fills `_HOST` from the pod's own
+        // canonical name, which is the cluster's pod name, not the static FQDN.
+        if let Some(principal) = &address.principal {
+            environment.push(yarn_site("yarn.nodemanager.principal", principal.clone()));
+        }
     }
     for (index, dataset) in spec.datasets.iter().enumerate() {
         mounts.push(mount(
@@ -384,17 +392,21 @@ pub fn node_manager_pod(
         },
     ];
     let mut hostname = name.clone();
-    let mut subdomain = None;
+    let mut host_aliases = None;
     if let Some(address) = &slot.static_address {
         annotations.extend(address.cni_annotations.clone());
-        // The pod's own name resolves to the FQDN that the static DNS records and the keytab
-        // were made for.
-        let (short, domain) = address
+        // The pod is called by the static host name, and inside the pod the FQDN resolves to
+        // its own address without asking DNS. (`subdomain` cannot carry the zone: it must be a
+        // single label and names a Service of the cluster domain.)
+        let short = address
             .fqdn
             .split_once('.')
-            .map_or((address.fqdn.as_str(), None), |(s, d)| (s, Some(d)));
+            .map_or(address.fqdn.as_str(), |(short, _)| short);
         hostname = short.to_owned();
-        subdomain = domain.map(str::to_owned);
+        host_aliases = Some(vec![HostAlias {
+            ip: address.ip.to_string(),
+            hostnames: Some(vec![address.fqdn.clone()]),
+        }]);
         if let Some(secret) = &address.keytab_secret {
             volumes.push(Volume {
                 name: "nm-keytab".to_owned(),
@@ -434,7 +446,7 @@ pub fn node_manager_pod(
             // The guarder sees and signals the NM's container processes.
             share_process_namespace: Some(true),
             hostname: Some(hostname),
-            subdomain,
+            host_aliases,
             affinity: Some(pinned_affinity(placement.affinity.as_ref(), &slot.node)),
             node_selector: (!placement.node_selector.is_empty())
                 .then(|| placement.node_selector.clone()),

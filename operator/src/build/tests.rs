@@ -200,11 +200,18 @@ fn static_address_gives_host_name_cni_annotation_and_keytab() {
             "[\"10.20.0.7\"]".to_owned(),
         )]),
         keytab_secret: Some("nm-10-20-0-7-keytab".to_owned()),
+        principal: Some("nm/nm-10-20-0-7.yarn.example.com@EXAMPLE.COM".to_owned()),
     });
     let pod = build(&pool, &slot);
     let spec = pod.spec.as_ref().unwrap();
     assert_eq!(spec.hostname.as_deref(), Some("nm-10-20-0-7"));
-    assert_eq!(spec.subdomain.as_deref(), Some("yarn.example.com"));
+    assert_eq!(spec.subdomain, None);
+    let alias = &spec.host_aliases.as_ref().unwrap()[0];
+    assert_eq!(alias.ip, "10.20.0.7");
+    assert_eq!(
+        alias.hostnames.as_deref(),
+        Some(&["nm-10-20-0-7.yarn.example.com".to_owned()][..])
+    );
     let annotations = pod.metadata.annotations.as_ref().unwrap();
     assert_eq!(
         annotations["cni.projectcalico.org/ipAddrs"],
@@ -218,6 +225,14 @@ fn static_address_gives_host_name_cni_annotation_and_keytab() {
     assert_eq!(
         env(nm, "YARN-SITE.XML_yarn.nodemanager.hostname"),
         Some("nm-10-20-0-7.yarn.example.com")
+    );
+    assert_eq!(
+        env(nm, "YARN-SITE.XML_yarn.nodemanager.keytab"),
+        Some("/etc/security/keytabs/krb5.keytab")
+    );
+    assert_eq!(
+        env(nm, "YARN-SITE.XML_yarn.nodemanager.principal"),
+        Some("nm/nm-10-20-0-7.yarn.example.com@EXAMPLE.COM")
     );
     assert!(
         spec.volumes.as_ref().unwrap().iter().any(|v| v

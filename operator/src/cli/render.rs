@@ -11,7 +11,11 @@ use clap::Args;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 
-use crate::build::{self, BuildSettings, NodeManagerSlot, PoolRef};
+use kube::ResourceExt;
+use staticip::claim::Choice;
+use staticip::crd::{StaticIP, StaticIPPool, StaticIPStatus};
+
+use crate::build::{self, BuildSettings, NodeManagerSlot, PoolRef, StaticAddress};
 use crate::crd::ElasticNodePool;
 use crate::placement;
 use crate::validate::validate;
@@ -33,6 +37,57 @@ pub struct RenderArgs {
     /// Guarder image used when the pool names none.
     #[arg(long)]
     guarder_image: Option<String>,
+    /// YAML file with the StaticIPPool the pool names: pods get the address each NM would
+    /// claim from a fresh pool (CNI annotation, host name, keytab Secret).
+    #[arg(long)]
+    static_ip_pool: Option<PathBuf>,
+}
+
+/// The address each node's NM would claim from a fresh `static_pool` (every address ready and
+/// free, the keytab Secret named as the controller names it).
+fn fresh_addresses(
+    static_pool: &StaticIPPool,
+    pool_ref: &PoolRef,
+    nodes: &[String],
+) -> anyhow::Result<Vec<Option<StaticAddress>>> {
+    let name = static_pool.name_any();
+    let planned = staticip::addresses::plan(&name, &static_pool.spec)
+        .with_context(|| format!("StaticIPPool {name}"))?;
+    let mut addresses: Vec<StaticIP> = planned
+        .iter()
+        .map(|p| {
+            let mut address = staticip::build::static_ip(static_pool, p);
+            let keytab = address.spec.principal.is_some();
+            address.status = Some(StaticIPStatus {
+                ready: true,
+                keytab_ready: keytab,
+                keytab_secret: keytab.then(|| staticip::build::keytab_secret_name(&address)),
+                ..StaticIPStatus::default()
+            });
+            address
+        })
+        .collect();
+    let mut chosen = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let identity = crate::controller::addresses::identity(pool_ref, node);
+        chosen.push(match staticip::claim::choose(&addresses, &identity) {
+            Choice::Take(index) | Choice::Held(index) => {
+                let address = &mut addresses[index];
+                address
+                    .status
+                    .get_or_insert_with(StaticIPStatus::default)
+                    .holder = Some(staticip::crd::Holder {
+                    identity,
+                    namespace: pool_ref.namespace.clone(),
+                    pod: build::names::node_manager_pod_name(&pool_ref.name, node),
+                    uid: None,
+                });
+                crate::controller::addresses::static_address(static_pool, address)
+            }
+            Choice::Exhausted { .. } => None,
+        });
+    }
+    Ok(chosen)
 }
 
 fn read_yaml<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> anyhow::Result<T> {
@@ -65,6 +120,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         PLACEHOLDER_TOKEN,
     ))?];
     let mut ineligible = 0;
+    let mut eligible = Vec::new();
     for path in &args.nodes {
         let node: Node = read_yaml(path, "a Kubernetes Node")?;
         let name = node
@@ -80,9 +136,27 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             );
             continue;
         }
+        eligible.push(name);
+    }
+    let addresses = match (&pool.spec.static_ip, &args.static_ip_pool) {
+        (Some(_), Some(path)) => {
+            let static_pool: StaticIPPool = read_yaml(path, "a StaticIPPool")?;
+            fresh_addresses(&static_pool, &pool_ref, &eligible)?
+        }
+        (Some(reference), None) => {
+            eprintln!(
+                "pool {} claims addresses from StaticIPPool {}: pass --static-ip-pool to see them; \
+                 shown without",
+                pool_ref.name, reference.pool
+            );
+            vec![None; eligible.len()]
+        }
+        (None, _) => vec![None; eligible.len()],
+    };
+    for (name, static_address) in eligible.into_iter().zip(addresses) {
         let slot = NodeManagerSlot {
             node: name,
-            static_address: None,
+            static_address,
             drain_deadline: None,
         };
         let pod = build::node_manager_pod(&pool_ref, &pool.spec, &settings, &slot);

@@ -3,8 +3,9 @@
 //! ([`crate::validate`], [`crate::lifecycle`], [`crate::build`], [`status`]), a vertical loop per
 //! pool ([`runtime`]), leader election ([`leader`]), metrics and Events.
 
+pub mod addresses;
 pub mod keytabs;
-pub mod leader;
+pub use controlkit::leader;
 pub mod metrics;
 mod reconcile;
 pub mod runtime;
@@ -134,6 +135,9 @@ pub enum ReconcileError {
     /// A client could not be built.
     #[error("{0}")]
     Client(String),
+    /// Claiming, binding or releasing a static address failed.
+    #[error("static IP: {0}")]
+    StaticIp(#[from] staticip::claim::ClaimError),
     /// The finalizer helper failed.
     #[error("finalizer: {0}")]
     Finalizer(String),
@@ -148,6 +152,7 @@ impl ReconcileError {
             ReconcileError::ResourceManager(error) => error.category(),
             ReconcileError::Drain(error) => error.category(),
             ReconcileError::Keytab(_) => "keytab",
+            ReconcileError::StaticIp(_) => "staticip",
             ReconcileError::Client(_) => "client",
             ReconcileError::Finalizer(_) => "finalizer",
         }
@@ -215,18 +220,9 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
 
     // Follow until we hold the Lease.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease_namespace);
-    tracing::info!(identity = %settings.lease.identity, "waiting for the leader Lease");
     let mut shutdown = Box::pin(koordlet_metrics::app::shutdown_signal());
-    loop {
-        match leader::try_hold(&leases, &settings.lease).await {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "cannot read the Lease"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(settings.lease.renew_every) => {}
-            () = &mut shutdown => return Ok(()),
-        }
+    if !leader::wait_to_lead(&leases, &settings.lease, &mut shutdown).await {
+        return Ok(());
     }
     metrics.leader.set(1);
     tracing::info!("leading: reconciling ElasticNodePools");
@@ -248,22 +244,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     let renewer = {
         let lease = settings.lease.clone();
         tokio::spawn(async move {
-            let mut failures_since = None;
-            loop {
-                tokio::time::sleep(lease.renew_every).await;
-                match leader::try_hold(&leases, &lease).await {
-                    Ok(true) => failures_since = None,
-                    Ok(false) => break,
-                    // An API outage: keep acting only while the Lease can still be ours.
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot renew the Lease");
-                        let since = *failures_since.get_or_insert_with(tokio::time::Instant::now);
-                        if since.elapsed() >= lease.duration {
-                            break;
-                        }
-                    }
-                }
-            }
+            leader::keep_leading(leases, lease).await;
             let _ = lost_tx.send(());
         })
     };

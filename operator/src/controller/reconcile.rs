@@ -1,6 +1,6 @@
 //! One reconcile of a pool: fetch → validate → plan and build → apply → status.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,12 +10,13 @@ use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use rand::distr::{Alphanumeric, SampleString};
 use tracing::instrument;
 
+use super::addresses;
 use super::runtime::{LoopHooks, PoolRuntime};
 use super::status::{RmReachability, StatusInputs, invalid_status, pool_status};
 use super::{Context, ReconcileError};
@@ -30,7 +31,7 @@ use crate::crd::{
 };
 use crate::lifecycle::{self, ExistingNodeManager, LifecyclePlan};
 use crate::placement;
-use crate::validate::{RmAuth as SpecAuth, SpecError, SpecErrors, ValidatedPool, validate};
+use crate::validate::{RmAuth as SpecAuth, SpecErrors, ValidatedPool, validate};
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{LoopSettings, NodeManagerEndpoints, drain};
 use crate::yarn::{
@@ -88,19 +89,14 @@ async fn publish(
     reason: &str,
     note: String,
 ) {
-    let Some(recorder) = &ctx.recorder else {
-        return;
-    };
-    let event = Event {
+    controlkit::events::publish(
+        ctx.recorder.as_ref(),
+        &pool.object_ref(&()),
         type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = recorder.publish(&event, &pool.object_ref(&())).await {
-        tracing::warn!(%error, "cannot publish an Event");
-    }
+        reason,
+        note,
+    )
+    .await;
 }
 
 async fn patch_status(
@@ -246,30 +242,11 @@ async fn ensure_runtime(
     Ok(())
 }
 
-/// Refuses what this version cannot do yet, as a spec problem: NMs on pod IPs would fail
-/// where the admin asked for static addresses (host whitelists, host keytabs).
-fn supported(
-    pool: &ElasticNodePool,
-    validated: ValidatedPool,
-) -> Result<ValidatedPool, SpecErrors> {
-    match &pool.spec.static_ip {
-        Some(reference) => Err(SpecErrors(vec![SpecError {
-            field: "spec.staticIP.pool".to_owned(),
-            reason: "StaticIpNotAvailable",
-            message: format!(
-                "claiming addresses from StaticIPPool {:?} needs the staticip controller, which \
-                 this version does not have; remove spec.staticIP to run NodeManagers on pod IPs",
-                reference.pool
-            ),
-        }])),
-        None => Ok(validated),
-    }
-}
-
 /// An NM pod as the plan sees it.
 struct PodView {
     node: String,
     name: String,
+    uid: Option<String>,
     ip: Option<String>,
     host_ip: Option<String>,
     node_id: Option<NodeId>,
@@ -313,6 +290,7 @@ fn view(pod: &Pod, rpc_port: u16) -> Option<PodView> {
     Some(PodView {
         node,
         name: pod.name_any(),
+        uid: pod.metadata.uid.clone(),
         ip,
         host_ip: status.and_then(|s| s.host_ip.clone()),
         node_id,
@@ -330,6 +308,31 @@ fn seconds_until(deadline: Timestamp, now: Timestamp) -> u32 {
     u32::try_from(deadline.duration_since(now).as_secs().max(0)).unwrap_or(u32::MAX)
 }
 
+/// Reports a spec the operator cannot act on: `Ready=False` with the reasons, an Event when
+/// they are new, and nothing else done.
+async fn refuse(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    pools: &Api<ElasticNodePool>,
+    errors: &SpecErrors,
+    now: &Time,
+    then: Action,
+) -> Result<Action, ReconcileError> {
+    let status = invalid_status(pool.status.as_ref(), pool.metadata.generation, errors, now);
+    if pool.status.as_ref() != Some(&status) {
+        publish(
+            ctx,
+            pool,
+            EventType::Warning,
+            "InvalidSpec",
+            errors.to_string(),
+        )
+        .await;
+    }
+    patch_status(pools, pool, status).await?;
+    Ok(then)
+}
+
 async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, ReconcileError> {
     let pool_ref = PoolRef::of(&pool)?;
     let client = ctx.client.clone();
@@ -338,28 +341,30 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     let now_time = Time(now);
 
     // Validate: a bad spec waits for a change, with the reasons in status and an Event.
-    let validated = match validate(&pool.spec, now).and_then(|v| supported(&pool, v)) {
+    let validated = match validate(&pool.spec, now) {
         Ok(validated) => validated,
         Err(errors) => {
-            let status = invalid_status(
-                pool.status.as_ref(),
-                pool.metadata.generation,
+            return refuse(
+                ctx,
+                &pool,
+                &pools,
                 &errors,
                 &now_time,
-            );
-            if pool.status.as_ref() != Some(&status) {
-                publish(
-                    ctx,
-                    &pool,
-                    EventType::Warning,
-                    "InvalidSpec",
-                    errors.to_string(),
-                )
-                .await;
-            }
-            patch_status(&pools, &pool, status).await?;
-            return Ok(Action::await_change());
+                Action::await_change(),
+            )
+            .await;
         }
+    };
+    // The StaticIPPool, when the pool names one: a missing one may appear, so look again soon.
+    let static_pool = match &pool.spec.static_ip {
+        None => None,
+        Some(reference) => match addresses::fetch(&client, &pool_ref, &reference.pool).await? {
+            Ok(static_pool) => Some(static_pool),
+            Err(errors) => {
+                let again = Action::requeue(Duration::from_secs(60));
+                return refuse(ctx, &pool, &pools, &errors, &now_time, again).await;
+            }
+        },
     };
 
     // Fetch.
@@ -449,11 +454,34 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     // Apply: pods for running NMs (server-side apply corrects any drift of what we own).
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut plan = plan;
+    let mut claimed = BTreeMap::new();
+    let mut unaddressed = false;
+    if let Some(static_pool) = &static_pool {
+        let (got, failed) =
+            addresses::claim_for(&client, static_pool, &pool_ref, &plan.run, now).await?;
+        for (node, error) in failed {
+            // No NM on a pod IP where the admin asked for static addresses.
+            plan.run.remove(&node);
+            unaddressed = true;
+            publish(
+                ctx,
+                &pool,
+                EventType::Warning,
+                "StaticIpUnavailable",
+                format!("no NodeManager on {node} yet: {error}"),
+            )
+            .await;
+        }
+        claimed = got;
+    }
     let mut respec = Vec::new();
     for node in &plan.run {
         let slot = NodeManagerSlot {
             node: node.clone(),
-            static_address: None,
+            static_address: static_pool
+                .as_ref()
+                .zip(claimed.get(node))
+                .and_then(|(static_pool, address)| addresses::static_address(static_pool, address)),
             drain_deadline: None,
         };
         let pod = build::node_manager_pod(&pool_ref, &pool.spec, &ctx.settings.build, &slot);
@@ -479,6 +507,25 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
             },
         );
     }
+    // An address is bound once its NM's pod runs on it.
+    if let Some(static_pool) = &static_pool {
+        for (node, address) in &claimed {
+            let running = views.iter().find(|v| {
+                &v.node == node && v.ip.as_deref() == Some(address.spec.address.as_str())
+            });
+            if let Some(uid) = running.and_then(|v| v.uid.as_deref()) {
+                addresses::bind(
+                    &client,
+                    &static_pool.name_any(),
+                    &pool_ref,
+                    node,
+                    address,
+                    uid,
+                )
+                .await?;
+            }
+        }
+    }
     apply_drains(
         ctx,
         &pool,
@@ -491,7 +538,17 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         now,
     )
     .await?;
-    apply_removals(ctx, &pool, &plan, &views, &rm, &pods_api, rm_reachable).await?;
+    apply_removals(
+        ctx,
+        &pool,
+        &plan,
+        &views,
+        &rm,
+        &pods_api,
+        rm_reachable,
+        static_pool.as_ref().map(ResourceExt::name_any).as_deref(),
+    )
+    .await?;
 
     // Label running NMs the RM knows without the pool's label.
     if rm_reachable {
@@ -555,10 +612,13 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     );
     patch_status(&pools, &pool, status).await?;
 
-    let wait = plan
+    let mut wait = plan
         .requeue_after
         .map_or(ctx.settings.resync, |d| d.min(ctx.settings.resync))
         .max(Duration::from_secs(1));
+    if unaddressed {
+        wait = wait.min(Duration::from_secs(30));
+    }
     Ok(Action::requeue(wait))
 }
 
@@ -628,6 +688,10 @@ async fn apply_drains(
     Ok(())
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one step of the pipeline, named parts"
+)]
 async fn apply_removals(
     ctx: &Context,
     pool: &ElasticNodePool,
@@ -636,7 +700,9 @@ async fn apply_removals(
     rm: &Arc<RestResourceManager>,
     pods_api: &Api<Pod>,
     rm_reachable: bool,
+    static_pool: Option<&str>,
 ) -> Result<(), ReconcileError> {
+    let pool_ref = PoolRef::of(pool)?;
     for (node, cause) in &plan.remove {
         let Some(v) = views.iter().find(|v| &v.node == node) else {
             continue;
@@ -650,6 +716,10 @@ async fn apply_removals(
             Err(error) => return Err(error.into()),
         }
         release_allocation(ctx, pool, node).await?;
+        // The pod is gone: its address is free again (and comes back to this NM first).
+        if let Some(static_pool) = static_pool {
+            addresses::release(&ctx.client, static_pool, &pool_ref, node).await?;
+        }
         ctx.metrics
             .lifecycle
             .get_or_create(&super::metrics::LifecycleLabels {
@@ -760,6 +830,9 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
                 drain::remove_label(rm.as_ref(), node_id).await?;
             }
         }
+    }
+    if let Some(reference) = &pool.spec.static_ip {
+        addresses::release_all(&ctx.client, &reference.pool, &pool_ref).await?;
     }
     publish(
         ctx,

@@ -95,7 +95,7 @@ pub struct ElasticNodePoolSpec {
     pub placement: PlacementSpec,
     /// Fixed addresses from a `StaticIPPool` (YARN host whitelists and Kerberos need stable
     /// host names).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "staticIP", default, skip_serializing_if = "Option::is_none")]
     pub static_ip: Option<StaticIpRef>,
     /// Smallest and largest YARN capacity of each NodeManager.
     pub capacity: CapacitySpec,

@@ -1,5 +1,4 @@
 //! Shared by the operator's integration tests.
 #![allow(dead_code)]
 
-pub mod kdc;
 pub mod rm_double;

@@ -134,6 +134,49 @@ pub async fn try_hold(api: &Api<Lease>, settings: &LeaseSettings) -> Result<bool
     }
 }
 
+/// Tries to take the Lease every `renew_every` until this replica holds it: `true` once it leads,
+/// `false` when `stop` completes first.
+pub async fn wait_to_lead(
+    api: &Api<Lease>,
+    settings: &LeaseSettings,
+    stop: impl Future<Output = ()>,
+) -> bool {
+    tracing::info!(identity = %settings.identity, lease = %settings.name, "waiting for the leader Lease");
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        match try_hold(api, settings).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the Lease"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(settings.renew_every) => {}
+            () = &mut stop => return false,
+        }
+    }
+}
+
+/// Renews the Lease every `renew_every` and returns when it is lost: taken by another replica,
+/// or not renewable for a whole Lease duration (an API outage), after which another replica may
+/// hold it.
+pub async fn keep_leading(api: Api<Lease>, settings: LeaseSettings) {
+    let mut failures_since = None;
+    loop {
+        tokio::time::sleep(settings.renew_every).await;
+        match try_hold(&api, &settings).await {
+            Ok(true) => failures_since = None,
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the Lease");
+                let since = *failures_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= settings.duration {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
