@@ -462,6 +462,16 @@ async fn report(pool: &StaticIPPool, problems: &Problems, ctx: &Context) {
     }
 }
 
+/// Whether an address lacks something its pool configures (or was never marked ready). An
+/// address made ready before the pool gained DNS or Kerberos settings needs them too.
+pub fn needs_provisioning(address: &StaticIP, dns: bool, kerberos: bool) -> bool {
+    let state = address.state();
+    !address.is_retiring()
+        && (!state.ready
+            || (dns && !state.dns_ready)
+            || (kerberos && address.spec.principal.is_some() && !state.keytab_ready))
+}
+
 async fn apply(pool: &StaticIPPool, ctx: &Context) -> Result<Action, ReconcileError> {
     let name = pool.name_any();
     let ips: Api<StaticIP> = Api::all(ctx.client.clone());
@@ -557,10 +567,11 @@ async fn apply(pool: &StaticIPPool, ctx: &Context) -> Result<Action, ReconcileEr
     pending |= retire_unheld(&addresses, &clients, &mut problems, ctx).await? > 0;
 
     // Make DNS records and keytabs for addresses not ready, a batch at a time.
+    let (dns, kerberos) = (pool.spec.dns.is_some(), pool.spec.kerberos.is_some());
     let waiting: Vec<usize> = addresses
         .iter()
         .enumerate()
-        .filter(|(_, a)| !a.is_retiring() && !a.state().ready)
+        .filter(|(_, a)| needs_provisioning(a, dns, kerberos))
         .map(|(i, _)| i)
         .collect();
     pending |= waiting.len() > ctx.settings.batch;
@@ -590,7 +601,9 @@ async fn apply(pool: &StaticIPPool, ctx: &Context) -> Result<Action, ReconcileEr
     write_status(pool, &addresses, &problems, ctx).await?;
     report(pool, &problems, ctx).await;
 
-    let all_ready = addresses.iter().all(|a| a.is_retiring() || a.state().ready);
+    let all_ready = !addresses
+        .iter()
+        .any(|a| needs_provisioning(a, dns, kerberos));
     let retiring = addresses.iter().any(StaticIP::is_retiring);
     Ok(if problems != Problems::default() {
         Action::requeue(Duration::from_secs(30))

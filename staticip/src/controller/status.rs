@@ -240,6 +240,26 @@ mod tests {
     }
 
     #[test]
+    fn an_address_ready_before_the_pool_gained_dns_needs_its_records() {
+        use crate::controller::reconcile::needs_provisioning;
+        let before = address(AddressPhase::Bound, false, false, false);
+        let mut ready = before.clone();
+        ready.status.as_mut().unwrap().ready = true;
+        assert!(!needs_provisioning(&ready, false, false));
+        assert!(needs_provisioning(&ready, true, false), "DNS added later");
+        assert!(
+            !needs_provisioning(&ready, false, true),
+            "no principal: nothing to make"
+        );
+        assert!(
+            needs_provisioning(&before, false, false),
+            "never marked ready"
+        );
+        let retiring = address(AddressPhase::Free, false, false, true);
+        assert!(!needs_provisioning(&retiring, true, true));
+    }
+
+    #[test]
     fn ready_names_the_first_failure() {
         let now = Time("2026-11-24T10:00:00Z".parse().unwrap());
         let c = Census {
