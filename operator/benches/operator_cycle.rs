@@ -185,7 +185,7 @@ fn reconcile_cycle(
             node_managers: rows,
             rm: RmReachability::Reachable,
             fresh_metrics: Some((plan.run.len(), plan.run.len())),
-            datasets: 0,
+            datasets: elastic_yarn_operator::controller::datasets::DatasetsReadiness::NoDatasets,
             signals: (0, 0),
         },
         &Time(jiff::Timestamp::now()),

@@ -889,6 +889,122 @@ async fn a_running_nodemanager_binds_its_address_and_a_removed_one_releases_it()
     assert_eq!(released["status"]["lastHolder"], "yarn/nightly/worker-gone");
 }
 
+fn dataset_read(phase: Option<&str>) -> Expect {
+    let mut dataset = json!({
+        "apiVersion": "data.fluid.io/v1alpha1", "kind": "Dataset",
+        "metadata": {"name": "tpcds-1t", "namespace": "yarn"},
+        "spec": {"mounts": [{"mountPoint": "s3://warehouse/tpcds-1t", "name": "tpcds"}]}
+    });
+    if let Some(phase) = phase {
+        dataset["status"] = json!({"phase": phase});
+    }
+    Expect {
+        method: "GET",
+        path: "/apis/data.fluid.io/v1alpha1/namespaces/yarn/datasets/tpcds-1t".to_owned(),
+        query: None,
+        status: 200,
+        answer: dataset,
+    }
+}
+
+#[tokio::test]
+async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.spec.datasets = vec![elastic_yarn_operator::crd::DatasetMount {
+        name: "tpcds-1t".to_owned(),
+        mount_path: "/data/tpcds".to_owned(),
+    }];
+    let worker = "worker-7.dc1.example.com";
+    let pod_name = elastic_yarn_operator::build::names::node_manager_pod_name("nightly", worker);
+
+    // Not bound: no pod, and the status says why.
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![node(worker)])),
+            pods_read(list("PodList", vec![])),
+            dataset_read(Some("NotBound")),
+            token_read(),
+            status_patch(&pool),
+        ],
+    ));
+    let action = reconcile(Arc::new(pool.clone()), ctx)
+        .await
+        .expect("reconciled");
+    let seen = server.await.expect("served");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(30)),
+        "looks again soon: nothing watches Datasets"
+    );
+    let conditions = seen[4].body["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .clone();
+    let by_type = |t: &str| {
+        conditions
+            .iter()
+            .find(|c| c["type"] == t)
+            .expect("condition")
+            .clone()
+    };
+    assert_eq!(by_type("DatasetsReady")["reason"], "DatasetNotBound");
+    assert!(
+        by_type("DatasetsReady")["message"]
+            .as_str()
+            .expect("message")
+            .contains("tpcds-1t (NotBound)")
+    );
+    assert_eq!(by_type("Ready")["reason"], "DatasetsNotReady");
+
+    // Bound: the NM pod is made, with the dataset's PVC mounted.
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![node(worker)])),
+            pods_read(list("PodList", vec![])),
+            dataset_read(Some("Bound")),
+            token_read(),
+            Expect {
+                method: "PATCH",
+                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+                status: 201,
+                answer: nm_pod(worker, None),
+            },
+            status_patch(&pool),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    let pod: Pod = serde_json::from_value(seen[4].body.clone()).expect("pod");
+    let claims: Vec<String> = pod
+        .spec
+        .and_then(|s| s.volumes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.persistent_volume_claim.map(|c| c.claim_name))
+        .collect();
+    assert_eq!(claims, ["tpcds-1t"]);
+    let conditions = seen[5].body["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .clone();
+    let ready = conditions
+        .iter()
+        .find(|c| c["type"] == "DatasetsReady")
+        .expect("DatasetsReady");
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("True"), Some("Bound"))
+    );
+}
+
 #[tokio::test]
 async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
     let rig = rig().await;

@@ -4,6 +4,7 @@
 //! pool ([`runtime`]), leader election ([`leader`]), metrics and Events.
 
 pub mod addresses;
+pub mod datasets;
 pub mod keytabs;
 pub use controlkit::leader;
 pub mod metrics;

@@ -17,6 +17,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use tracing::instrument;
 
 use super::addresses;
+use super::datasets;
 use super::runtime::{LoopHooks, PoolRuntime};
 use super::status::{RmReachability, StatusInputs, invalid_status, pool_status};
 use super::{Context, ReconcileError};
@@ -377,6 +378,9 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         .list(&ListParams::default().labels(&names::node_manager_selector(&pool_ref.name)))
         .await?
         .items;
+    let datasets = datasets::readiness(
+        &datasets::read(&client, &pool_ref.namespace, &pool.spec.datasets).await?,
+    );
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &pool_ref.namespace);
     let token = guarder_token(&secrets, &pool_ref).await?;
     ensure_runtime(ctx, &pool, &pool_ref, &validated, token, &secrets).await?;
@@ -454,6 +458,12 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     // Apply: pods for running NMs (server-side apply corrects any drift of what we own).
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut plan = plan;
+    // Unbound datasets: NMs already running stay, none is added (its jobs would read an empty
+    // mount).
+    if !datasets.allows_new_node_managers() {
+        plan.run
+            .retain(|node| views.iter().any(|v| &v.node == node));
+    }
     let mut claimed = BTreeMap::new();
     let mut unaddressed = false;
     if let Some(static_pool) = &static_pool {
@@ -605,7 +615,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
             node_managers: rows,
             rm: reachability,
             fresh_metrics: fresh,
-            datasets: pool.spec.datasets.len(),
+            datasets: datasets.clone(),
             signals,
         },
         &now_time,
@@ -616,7 +626,8 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         .requeue_after
         .map_or(ctx.settings.resync, |d| d.min(ctx.settings.resync))
         .max(Duration::from_secs(1));
-    if unaddressed {
+    // Nothing watches StaticIPs or Datasets for the operator: look again soon.
+    if unaddressed || !datasets.allows_new_node_managers() {
         wait = wait.min(Duration::from_secs(30));
     }
     Ok(Action::requeue(wait))

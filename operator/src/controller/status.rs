@@ -3,6 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::datasets::DatasetsReadiness;
 use crate::conditions::{
     ConditionUpdate, DATASETS_READY, METRICS_FRESH, READY, RESOURCE_MANAGER_REACHABLE, merge,
 };
@@ -32,8 +33,8 @@ pub struct StatusInputs<'a> {
     pub rm: RmReachability,
     /// NMs with fresh metrics, of those the loop read.
     pub fresh_metrics: Option<(usize, usize)>,
-    /// Datasets the pool mounts.
-    pub datasets: usize,
+    /// Whether the Fluid Datasets the pool mounts are bound.
+    pub datasets: DatasetsReadiness,
     /// Graceful signals and force kills the guarders report.
     pub signals: (u64, u64),
 }
@@ -83,14 +84,14 @@ pub fn pool_status(
             ),
         ),
     };
-    let datasets_update = if inputs.datasets == 0 {
-        ConditionUpdate::holds(DATASETS_READY, "NoDatasets", "")
-    } else {
-        ConditionUpdate::fails(
-            DATASETS_READY,
-            "NotChecked",
-            "Fluid Dataset readiness is not checked by this version; the PVCs are mounted",
-        )
+    let datasets_update = match &inputs.datasets {
+        DatasetsReadiness::NoDatasets => ConditionUpdate::holds(DATASETS_READY, "NoDatasets", ""),
+        DatasetsReadiness::Bound(count) => {
+            ConditionUpdate::holds(DATASETS_READY, "Bound", format!("{count} of {count} bound"))
+        }
+        DatasetsReadiness::NotReady { reason, message } => {
+            ConditionUpdate::fails(DATASETS_READY, reason, message.clone())
+        }
     };
     let ready_update = match (&inputs.rm, plan.phase) {
         (RmReachability::Unreachable(..), _) => ConditionUpdate::fails(
@@ -98,6 +99,15 @@ pub fn pool_status(
             "ResourceManagerUnreachable",
             "NodeManagers are not resized or drained until the RM answers",
         ),
+        (_, phase)
+            if phase != PoolPhase::Offline && !inputs.datasets.allows_new_node_managers() =>
+        {
+            ConditionUpdate::fails(
+                READY,
+                "DatasetsNotReady",
+                "no new NodeManager starts until every Fluid Dataset is bound",
+            )
+        }
         (_, PoolPhase::Pending) => ConditionUpdate::fails(
             READY,
             "NoEligibleNodes",
@@ -219,7 +229,7 @@ mod tests {
                 node_managers: vec![row("a", 10, 4), row("b", 6, 6)],
                 rm: RmReachability::Reachable,
                 fresh_metrics: Some((2, 2)),
-                datasets: 0,
+                datasets: DatasetsReadiness::NoDatasets,
                 signals: (7, 1),
             },
             &time("2026-11-24T22:00:00Z"),
@@ -252,7 +262,10 @@ mod tests {
                 node_managers: vec![row("a", 10, 4)],
                 rm: RmReachability::Unreachable("no_active_rm", "rm1, rm2: standby".to_owned()),
                 fresh_metrics: Some((0, 1)),
-                datasets: 1,
+                datasets: DatasetsReadiness::NotReady {
+                    reason: "DatasetNotBound",
+                    message: "tpcds-1t (NotBound)".to_owned(),
+                },
                 signals: (0, 0),
             },
             &time("2026-11-24T22:00:00Z"),
