@@ -183,6 +183,18 @@ fn status_patch(pool: &ElasticNodePool) -> Expect {
     }
 }
 
+/// The nightly pool uses Uniffle: each full pass ends by publishing its Spark settings.
+fn spark_defaults_apply() -> Expect {
+    Expect {
+        method: "PATCH",
+        path: "/api/v1/namespaces/yarn/configmaps/nightly-spark-defaults".to_owned(),
+        query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+        status: 200,
+        answer: json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "nightly-spark-defaults", "namespace": "yarn"}}),
+    }
+}
+
 const POD_SELECTOR: &str =
     "&labelSelector=elasticyarn.io%2Fpool%3Dnightly%2Capp.kubernetes.io%2Fcomponent%3Dnodemanager";
 
@@ -279,6 +291,7 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
                 answer: nm_pod("worker-7.dc1.example.com", None),
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     let action = reconcile(Arc::new(pool.clone()), ctx)
@@ -337,6 +350,18 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
             kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(60))
         )
     );
+    // Last, the Spark settings for jobs on this Uniffle pool, applied like every child.
+    let config = seen.last().expect("the ConfigMap apply");
+    assert_eq!(config.content_type, "application/apply-patch+yaml");
+    let text = config.body["data"]["spark-defaults.conf"]
+        .as_str()
+        .expect("spark-defaults.conf");
+    assert!(text.contains("spark.shuffle.manager org.apache.spark.shuffle.RssShuffleManager\n"));
+    assert!(text.contains("spark.shuffle.service.enabled false\n"));
+    assert_eq!(
+        config.body["metadata"]["ownerReferences"][0]["kind"],
+        "ElasticNodePool"
+    );
 }
 
 #[tokio::test]
@@ -371,6 +396,7 @@ async fn drift_is_corrected_and_registered_nms_get_the_label() {
                 answer: nm_pod("worker-7.dc1.example.com", None),
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
@@ -426,6 +452,7 @@ async fn a_node_that_leaves_loses_its_label_and_pod() {
                 answer: gone,
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
@@ -495,6 +522,7 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
                 answer: nm_pod("worker-b", Some("2026-11-24T12:01:00Z")),
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     let before = jiff::Timestamp::now();
@@ -752,6 +780,7 @@ async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
                 answer: nm_pod(worker, None),
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
@@ -874,6 +903,7 @@ async fn a_running_nodemanager_binds_its_address_and_a_removed_one_releases_it()
             listed(),
             put(1),
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
@@ -929,6 +959,7 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
             dataset_read(Some("NotBound")),
             token_read(),
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     let action = reconcile(Arc::new(pool.clone()), ctx)
@@ -978,6 +1009,7 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
                 answer: nm_pod(worker, None),
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
@@ -1047,6 +1079,7 @@ async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
                 answer: running,
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
@@ -1340,6 +1373,7 @@ async fn a_removed_third_party_nm_gives_its_allocation_back_to_koordinator() {
                 answer: annotated,
             },
             status_patch(&pool),
+            spark_defaults_apply(),
         ],
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");

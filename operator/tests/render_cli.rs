@@ -24,7 +24,7 @@ fn render(pool: &str, nodes: &[PathBuf]) -> (i32, String, String) {
 }
 
 #[test]
-fn renders_the_token_secret_and_one_pod_per_eligible_node() {
+fn renders_the_token_secret_the_spark_settings_and_one_pod_per_eligible_node() {
     let (code, stdout, stderr) = render(
         "docs/examples/nightly-pool.yaml",
         &[repo("operator/tests/fixtures/node.yaml")],
@@ -38,13 +38,18 @@ fn renders_the_token_secret_and_one_pod_per_eligible_node() {
         .iter()
         .map(|d| d["kind"].as_str().expect("kind"))
         .collect();
-    assert_eq!(kinds, ["Secret", "Pod"]);
+    // The nightly pool uses Uniffle: its Spark settings come with it.
+    assert_eq!(kinds, ["Secret", "ConfigMap", "Pod"]);
     assert_eq!(
         documents[1]["metadata"]["name"].as_str(),
+        Some("nightly-spark-defaults")
+    );
+    assert_eq!(
+        documents[2]["metadata"]["name"].as_str(),
         Some("nightly-nm-worker-7-dc1-example-com-ce66b837")
     );
     assert_eq!(
-        documents[1]["spec"]["shareProcessNamespace"].as_bool(),
+        documents[2]["spec"]["shareProcessNamespace"].as_bool(),
         Some(true)
     );
 }

@@ -4,6 +4,7 @@
 
 pub mod names;
 mod pod;
+pub mod spark;
 
 use std::collections::BTreeMap;
 

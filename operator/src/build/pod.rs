@@ -197,6 +197,16 @@ fn node_manager_container(
             format!("{YARN_LOCAL_DIR}/logs"),
         ),
     ];
+    // With remote shuffle the NM serves no shuffle data (no `spark_shuffle` or
+    // `mapreduce_shuffle` aux service): nothing is lost when it shrinks or leaves, and it needs
+    // no extra memory for a shuffle service.
+    if spec
+        .shuffle
+        .as_ref()
+        .is_some_and(|shuffle| shuffle.uniffle.is_some())
+    {
+        environment.push(yarn_site("yarn.nodemanager.aux-services", ""));
+    }
     let mut mounts = vec![
         mount("hadoop-conf", HADOOP_CONF_DIR, true),
         mount("yarn-local", YARN_LOCAL_DIR, false),

@@ -340,3 +340,25 @@ fn token_secret_and_missing_uid() {
         Err(BuildError::MissingMetadata("uid"))
     );
 }
+
+#[test]
+fn remote_shuffle_leaves_the_node_manager_without_a_shuffle_service() {
+    let with_uniffle = pool(NIGHTLY);
+    assert!(with_uniffle.spec.shuffle.is_some());
+    let pod = build(&with_uniffle, &slot("worker-7"));
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    assert_eq!(
+        env(nm, "YARN-SITE.XML_yarn.nodemanager.aux-services"),
+        Some("")
+    );
+
+    let mut local = pool(NIGHTLY);
+    local.spec.shuffle = None;
+    let pod = build(&local, &slot("worker-7"));
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    assert_eq!(
+        env(nm, "YARN-SITE.XML_yarn.nodemanager.aux-services"),
+        None,
+        "the admin's yarn-site.xml decides"
+    );
+}

@@ -119,6 +119,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         &pool_ref,
         PLACEHOLDER_TOKEN,
     ))?];
+    if let Some(config) =
+        build::spark::spark_defaults(&pool_ref, &pool.spec, &pool.spec.node_manager.node_label)
+    {
+        documents.push(serde_yaml::to_string(&config)?);
+    }
     let mut ineligible = 0;
     let mut eligible = Vec::new();
     for path in &args.nodes {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -621,6 +621,14 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         &now_time,
     );
     patch_status(&pools, &pool, status).await?;
+
+    // The Spark settings jobs on this pool need (remote shuffle pools only).
+    if let Some(config) = build::spark::spark_defaults(&pool_ref, &pool.spec, &validated.node_label)
+    {
+        let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &pool_ref.namespace);
+        let name = build::spark::spark_defaults_name(&pool_ref.name);
+        maps.patch(&name, &params, &Patch::Apply(&config)).await?;
+    }
 
     let mut wait = plan
         .requeue_after
