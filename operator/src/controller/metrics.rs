@@ -34,6 +34,17 @@ pub struct LifecycleLabels {
     pub cause: &'static str,
 }
 
+/// Labels of one NodeManager's YARN resources.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeManagerLabels {
+    /// `<namespace>/<pool>`.
+    pub pool: String,
+    /// Kubernetes node.
+    pub node: String,
+    /// `capacity` (what the RM may give) or `allocated` (what YARN containers hold).
+    pub kind: &'static str,
+}
+
 /// Every series of the operator; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct OperatorMetrics {
@@ -49,6 +60,10 @@ pub struct OperatorMetrics {
     pub lifecycle: Family<LifecycleLabels, Counter>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Vcores of each NodeManager on the RM, after the last tick.
+    pub node_manager_vcores: Family<NodeManagerLabels, Gauge>,
+    /// Memory of each NodeManager on the RM, bytes, after the last tick.
+    pub node_manager_memory: Family<NodeManagerLabels, Gauge>,
     /// The RM clients' metrics (latency, errors, failovers).
     pub rm: RmMetrics,
 }
@@ -62,6 +77,8 @@ impl Default for OperatorMetrics {
             decisions: Family::default(),
             lifecycle: Family::default(),
             leader: Gauge::default(),
+            node_manager_vcores: Family::default(),
+            node_manager_memory: Family::default(),
             rm: RmMetrics::default(),
         }
     }
@@ -94,6 +111,17 @@ impl OperatorMetrics {
             "lifecycle_actions",
             "Drains started and NodeManager pods removed, by cause",
             self.lifecycle.clone(),
+        );
+        registry.register(
+            "node_manager_vcores",
+            "YARN vcores of each NodeManager: its capacity on the RM, and what containers hold",
+            self.node_manager_vcores.clone(),
+        );
+        registry.register_with_unit(
+            "node_manager_memory",
+            "YARN memory of each NodeManager: its capacity on the RM, and what containers hold",
+            Unit::Bytes,
+            self.node_manager_memory.clone(),
         );
         registry.register(
             "leader",

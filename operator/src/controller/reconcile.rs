@@ -216,6 +216,7 @@ async fn ensure_runtime(
     )
     .map_err(|e| ReconcileError::Client(e.to_string()))?;
     let hooks = LoopHooks {
+        pool: format!("{}/{}", pool_ref.namespace, pool_ref.name),
         recorder: ctx
             .recorder
             .clone()

@@ -13,7 +13,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::metrics::{DecisionLabels, FailureLabels, OperatorMetrics};
+use super::metrics::{DecisionLabels, FailureLabels, NodeManagerLabels, OperatorMetrics};
 use super::third_party;
 use crate::build::names::FIELD_MANAGER;
 use crate::policy::{Direction, Resources};
@@ -44,6 +44,8 @@ pub struct LoopHooks {
     pub third_party: Option<(Api<Node>, String)>,
     /// Metrics.
     pub metrics: OperatorMetrics,
+    /// `<namespace>/<pool>`, the `pool` label of per-NM series.
+    pub pool: String,
 }
 
 impl std::fmt::Debug for LoopHooks {
@@ -201,6 +203,27 @@ async fn record(report: &TickReport, hooks: &LoopHooks, written: &mut BTreeMap<S
             .inc();
     }
     for outcome in &report.outcomes {
+        for (kind, resources) in [
+            ("capacity", outcome.capacity),
+            ("allocated", outcome.allocated),
+        ] {
+            let labels = NodeManagerLabels {
+                pool: hooks.pool.clone(),
+                node: outcome.node.clone(),
+                kind,
+            };
+            hooks
+                .metrics
+                .node_manager_vcores
+                .get_or_create(&labels)
+                .set(i64::from(resources.vcores));
+            let bytes = resources.memory_mb.saturating_mul(1 << 20);
+            hooks
+                .metrics
+                .node_manager_memory
+                .get_or_create(&labels)
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         hooks
             .metrics
             .decisions
@@ -307,6 +330,49 @@ async fn run_loop(
                 .into_iter()
                 .map(|o| (o.node.clone(), o))
                 .collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+    use crate::vertical::{Applied, NodeManagerOutcome};
+
+    #[tokio::test]
+    async fn each_tick_publishes_every_nodemanagers_capacity_and_allocation() {
+        let metrics = OperatorMetrics::default();
+        let hooks = LoopHooks {
+            recorder: None,
+            third_party: None,
+            metrics: metrics.clone(),
+            pool: "yarn/nightly".to_owned(),
+        };
+        let report = TickReport {
+            rm_error: None,
+            outcomes: vec![NodeManagerOutcome {
+                node: "worker-7".to_owned(),
+                yarn_node_id: "10.0.0.7:45454".parse().unwrap(),
+                capacity: Resources::new(12, 49_152),
+                allocated: Resources::new(5, 20_480),
+                applied: Applied::NotRegistered,
+                reason: None,
+                metrics_age_seconds: Some(3),
+                metrics_error: None,
+                guarder: None,
+            }],
+        };
+        record(&report, &hooks, &mut BTreeMap::new()).await;
+        let mut text = String::new();
+        encode(&mut text, &metrics.registry()).unwrap();
+        for line in [
+            "elastic_yarn_operator_node_manager_vcores{pool=\"yarn/nightly\",node=\"worker-7\",kind=\"capacity\"} 12",
+            "elastic_yarn_operator_node_manager_vcores{pool=\"yarn/nightly\",node=\"worker-7\",kind=\"allocated\"} 5",
+            "elastic_yarn_operator_node_manager_memory_bytes{pool=\"yarn/nightly\",node=\"worker-7\",kind=\"capacity\"} 51539607552",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
         }
     }
 }
