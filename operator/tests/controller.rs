@@ -944,6 +944,7 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
     pool.spec.datasets = vec![elastic_yarn_operator::crd::DatasetMount {
         name: "tpcds-1t".to_owned(),
         mount_path: "/data/tpcds".to_owned(),
+        cache: None,
     }];
     let worker = "worker-7.dc1.example.com";
     let pod_name = elastic_yarn_operator::build::names::node_manager_pod_name("nightly", worker);
@@ -1035,6 +1036,98 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
         (ready["status"].as_str(), ready["reason"].as_str()),
         (Some("True"), Some("Bound"))
     );
+}
+
+#[tokio::test]
+async fn a_periodic_pools_cache_warms_up_before_its_window_with_a_data_load() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Periodic, true).await;
+    // A window that opens in under five minutes (UTC), so the 10-minute warm-up has begun.
+    let at = |minutes: i64| {
+        let t = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_mins(minutes))
+            .expect("time")
+            .to_zoned(jiff::tz::TimeZone::UTC);
+        format!("{} {} * * *", t.minute(), t.hour())
+    };
+    let periodic = serde_json::json!({
+        "timeZone": "UTC",
+        "windows": [{"online": at(5), "drainStart": at(120), "offline": at(180)}],
+    });
+    pool.spec.lifecycle.periodic = Some(serde_json::from_value(periodic).expect("periodic"));
+    pool.spec.datasets = vec![elastic_yarn_operator::crd::DatasetMount {
+        name: "tpcds-1t".to_owned(),
+        mount_path: "/data/tpcds".to_owned(),
+        cache: Some(elastic_yarn_operator::crd::DatasetCacheSpec {
+            runtime: elastic_yarn_operator::crd::FluidRuntimeKind::AlluxioRuntime,
+            replicas: 3,
+            warm_up_seconds: 600,
+            data_load: true,
+        }),
+    }];
+    let scale = |replicas: i32| {
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": "tpcds-1t", "namespace": "yarn"},
+               "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
+    };
+    let scale_path = "/apis/data.fluid.io/v1alpha1/namespaces/yarn/alluxioruntimes/tpcds-1t/scale";
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            nodes_read(list("NodeList", vec![node("worker-7.dc1.example.com")])),
+            pods_read(list("PodList", vec![])),
+            dataset_read(Some("Bound")),
+            token_read(),
+            Expect {
+                method: "GET",
+                path: scale_path.to_owned(),
+                query: None,
+                status: 200,
+                answer: scale(0),
+            },
+            Expect {
+                method: "PATCH",
+                path: scale_path.to_owned(),
+                query: None,
+                status: 200,
+                answer: scale(3),
+            },
+            Expect {
+                method: "POST",
+                path: "/apis/data.fluid.io/v1alpha1/namespaces/yarn/dataloads".to_owned(),
+                query: None,
+                status: 201,
+                answer: json!({"apiVersion": "data.fluid.io/v1alpha1", "kind": "DataLoad",
+                               "metadata": {"name": "tpcds-1t-warm-up", "namespace": "yarn"}}),
+            },
+            status_patch(&pool),
+            spark_defaults_apply(),
+        ],
+    ));
+    reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    assert_eq!(seen[5].content_type, "application/merge-patch+json");
+    assert_eq!(seen[5].body, json!({"spec": {"replicas": 3}}));
+    let load = &seen[6].body;
+    assert_eq!(load["kind"], "DataLoad");
+    assert_eq!(
+        load["spec"]["dataset"],
+        json!({"name": "tpcds-1t", "namespace": "yarn"})
+    );
+    assert_eq!(
+        load["metadata"]["ownerReferences"][0]["kind"],
+        "ElasticNodePool"
+    );
+    assert!(
+        load["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .starts_with("tpcds-1t-warm-up-")
+    );
+    // Still outside the window: no NodeManager yet.
+    assert_eq!(seen[7].body["status"]["phase"], "Offline");
 }
 
 #[tokio::test]

@@ -249,6 +249,7 @@ fn datasets_drain_and_guarder_options_reach_the_pod() {
     pool.spec.datasets = vec![DatasetMount {
         name: "tpcds-1t".to_owned(),
         mount_path: "/data/tpcds".to_owned(),
+        cache: None,
     }];
     pool.spec.guarder.application_masters = ApplicationMasterPolicy::Never;
     pool.spec.guarder.spark_decommission = false;

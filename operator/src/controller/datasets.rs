@@ -1,12 +1,18 @@
 //! Readiness of the Fluid Datasets a pool mounts: a `Dataset` (`data.fluid.io/v1alpha1`) is
 //! usable once its `status.phase` is `Bound` (its runtime is up and the PVC of the same name
 //! exists). A pool does not bring new NodeManagers online before every Dataset is bound: a job
-//! scheduled there would read an empty mount.
+//! scheduled there would read an empty mount. The cache runtime of a `Periodic` pool's dataset
+//! follows its windows (`scale_caches`).
 
+use jiff::{SignedDuration, Timestamp};
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::json;
 
-use crate::crd::DatasetMount;
+use crate::build::PoolRef;
+use crate::crd::{DatasetCacheSpec, DatasetMount, PoolPhase};
 
 /// What the API says of one Dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,9 +122,184 @@ pub async fn read(
     Ok(states)
 }
 
+/// Cache workers a `Periodic` pool's dataset should have at `now` (pure): the configured
+/// number from `warmUpSeconds` before the online window until the offline time, zero outside.
+/// `None` leaves the runtime alone (other modes, or a pool in trouble).
+pub fn cache_replicas(
+    periodic: bool,
+    phase: PoolPhase,
+    next_transition: Option<Timestamp>,
+    now: Timestamp,
+    cache: &DatasetCacheSpec,
+) -> Option<i32> {
+    if !periodic {
+        return None;
+    }
+    match phase {
+        PoolPhase::Online | PoolPhase::Draining | PoolPhase::Pending => Some(cache.replicas),
+        PoolPhase::Offline => {
+            let lead = SignedDuration::from_secs(i64::from(cache.warm_up_seconds));
+            let warming = next_transition.is_some_and(|opens| now.duration_until(opens) <= lead);
+            Some(if warming { cache.replicas } else { 0 })
+        }
+        PoolPhase::Degraded => None,
+    }
+}
+
+/// What scaling a cache did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheChange {
+    /// The dataset.
+    pub dataset: String,
+    /// Workers before.
+    pub from: i32,
+    /// Workers after.
+    pub to: i32,
+    /// The DataLoad started, if any.
+    pub data_load: Option<String>,
+}
+
+fn fluid_api(client: &Client, namespace: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("data.fluid.io", "v1alpha1", kind),
+        plural,
+    );
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+/// Scales each dataset's runtime (through its `scale` subresource) to what `cache_replicas`
+/// says, starting a `DataLoad` on a scale-up when asked. A runtime that does not exist is
+/// skipped (its Dataset is then not bound, which `DatasetsReady` reports).
+pub async fn scale_caches(
+    client: &Client,
+    pool: &PoolRef,
+    datasets: &[DatasetMount],
+    desired: impl Fn(&DatasetCacheSpec) -> Option<i32>,
+    now: Timestamp,
+) -> Result<Vec<CacheChange>, kube::Error> {
+    let mut changes = Vec::new();
+    for dataset in datasets {
+        let Some(cache) = &dataset.cache else {
+            continue;
+        };
+        let Some(want) = desired(cache) else {
+            continue;
+        };
+        let kind = format!("{:?}", cache.runtime);
+        let runtimes = fluid_api(client, &pool.namespace, &kind, cache.runtime.plural());
+        let scale = match runtimes.get_scale(&dataset.name).await {
+            Ok(scale) => scale,
+            Err(kube::Error::Api(status)) if status.code == 404 => continue,
+            Err(error) => return Err(error),
+        };
+        let have = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+        if have == want {
+            continue;
+        }
+        let patch = json!({"spec": {"replicas": want}});
+        runtimes
+            .patch_scale(
+                &dataset.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        let data_load = if want > have && cache.data_load {
+            Some(start_data_load(client, pool, &dataset.name, now).await?)
+        } else {
+            None
+        };
+        changes.push(CacheChange {
+            dataset: dataset.name.clone(),
+            from: have,
+            to: want,
+            data_load,
+        });
+    }
+    Ok(changes)
+}
+
+/// Name of the warm-up `DataLoad` of `dataset` started at `now` (one per minute at most).
+pub fn data_load_name(dataset: &str, now: Timestamp) -> String {
+    format!("{dataset}-warm-up-{}", now.as_second() / 60)
+}
+
+async fn start_data_load(
+    client: &Client,
+    pool: &PoolRef,
+    dataset: &str,
+    now: Timestamp,
+) -> Result<String, kube::Error> {
+    let loads = fluid_api(client, &pool.namespace, "DataLoad", "dataloads");
+    let name = data_load_name(dataset, now);
+    let mut load: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "data.fluid.io/v1alpha1",
+        "kind": "DataLoad",
+        "metadata": {"name": name, "namespace": pool.namespace},
+        "spec": {
+            "dataset": {"name": dataset, "namespace": pool.namespace},
+            "loadMetadata": true,
+        },
+    }))
+    .map_err(kube::Error::SerdeError)?;
+    load.metadata.owner_references = Some(vec![pool.owner_reference()]);
+    match loads.create(&PostParams::default(), &load).await {
+        Ok(_) => Ok(name),
+        // Started already in this minute.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
+        Err(error) => Err(error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::FluidRuntimeKind;
+
+    fn cache(warm_up_seconds: u32) -> DatasetCacheSpec {
+        DatasetCacheSpec {
+            runtime: FluidRuntimeKind::AlluxioRuntime,
+            replicas: 3,
+            warm_up_seconds,
+            data_load: true,
+        }
+    }
+
+    #[test]
+    fn caches_warm_up_before_the_window_and_go_to_zero_after() {
+        let now: Timestamp = "2026-11-24T21:50:00Z".parse().unwrap();
+        let opens: Timestamp = "2026-11-24T22:00:00Z".parse().unwrap();
+        let later: Timestamp = "2026-11-24T23:00:00Z".parse().unwrap();
+        let offline = PoolPhase::Offline;
+        assert_eq!(
+            cache_replicas(true, offline, Some(opens), now, &cache(600)),
+            Some(3)
+        );
+        assert_eq!(
+            cache_replicas(true, offline, Some(later), now, &cache(600)),
+            Some(0)
+        );
+        assert_eq!(
+            cache_replicas(true, offline, Some(opens), now, &cache(300)),
+            Some(0)
+        );
+        assert_eq!(
+            cache_replicas(true, PoolPhase::Online, None, now, &cache(0)),
+            Some(3)
+        );
+        assert_eq!(
+            cache_replicas(true, PoolPhase::Draining, None, now, &cache(0)),
+            Some(3)
+        );
+        assert_eq!(
+            cache_replicas(true, PoolPhase::Degraded, None, now, &cache(0)),
+            None
+        );
+        assert_eq!(
+            cache_replicas(false, offline, Some(opens), now, &cache(600)),
+            None
+        );
+    }
 
     fn phase(name: &str, phase: Option<&str>) -> (String, DatasetState) {
         (

@@ -27,8 +27,8 @@ use crate::build::names::{
 };
 use crate::build::{self, GUARDER_TOKEN_KEY, NodeManagerSlot, PoolRef};
 use crate::crd::{
-    AccountingMode, ElasticNodePool, ElasticNodePoolStatus, NmResources, NodeManagerState,
-    NodeManagerStatus,
+    AccountingMode, ElasticNodePool, ElasticNodePoolStatus, LifecycleMode, NmResources,
+    NodeManagerState, NodeManagerStatus,
 };
 use crate::lifecycle::{self, ExistingNodeManager, LifecyclePlan};
 use crate::placement;
@@ -455,6 +455,31 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         &existing,
         validated.guarder.grace_period,
     );
+
+    // The Fluid caches of a Periodic pool follow its windows.
+    let periodic = pool.spec.lifecycle.mode == LifecycleMode::Periodic;
+    let desired = |cache: &crate::crd::DatasetCacheSpec| {
+        datasets::cache_replicas(periodic, plan.phase, plan.next_transition, now, cache)
+    };
+    for change in
+        datasets::scale_caches(&client, &pool_ref, &pool.spec.datasets, desired, now).await?
+    {
+        let load = change
+            .data_load
+            .map(|name| format!("; DataLoad {name} started"))
+            .unwrap_or_default();
+        publish(
+            ctx,
+            &pool,
+            EventType::Normal,
+            "DatasetCacheScaled",
+            format!(
+                "{}: {} to {} cache workers{load}",
+                change.dataset, change.from, change.to
+            ),
+        )
+        .await;
+    }
 
     // Apply: pods for running NMs (server-side apply corrects any drift of what we own).
     let params = PatchParams::apply(FIELD_MANAGER).force();

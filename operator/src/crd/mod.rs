@@ -683,6 +683,60 @@ pub struct DatasetMount {
     /// Where the dataset appears inside the NodeManager and its containers.
     #[schemars(length(min = 1, max = 4096))]
     pub mount_path: String,
+    /// For `Periodic` pools: the Fluid cache runtime (named like the Dataset) scaled up before
+    /// each online window and to zero after the offline time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<DatasetCacheSpec>,
+}
+
+/// How a dataset's cache follows a `Periodic` pool's windows.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetCacheSpec {
+    /// Kind of the Fluid runtime, e.g. `AlluxioRuntime`, `JindoRuntime`, `JuiceFSRuntime`.
+    pub runtime: FluidRuntimeKind,
+    /// Cache workers while the pool is online.
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicas: i32,
+    /// Scale up this long before the online window opens.
+    #[serde(default = "default_warm_up_seconds")]
+    #[schemars(range(max = 86_400))]
+    pub warm_up_seconds: u32,
+    /// Also start a Fluid `DataLoad` of the whole dataset when scaling up.
+    #[serde(default)]
+    pub data_load: bool,
+}
+
+const fn default_warm_up_seconds() -> u32 {
+    600
+}
+
+/// Fluid cache runtimes (each has a `scale` subresource).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum FluidRuntimeKind {
+    /// `alluxioruntimes.data.fluid.io`
+    AlluxioRuntime,
+    /// `jindoruntimes.data.fluid.io`
+    JindoRuntime,
+    /// `juicefsruntimes.data.fluid.io`
+    JuiceFSRuntime,
+    /// `goosefsruntimes.data.fluid.io`
+    GooseFSRuntime,
+    /// `efcruntimes.data.fluid.io`
+    EFCRuntime,
+}
+
+impl FluidRuntimeKind {
+    /// The resource's plural name.
+    pub fn plural(self) -> &'static str {
+        match self {
+            FluidRuntimeKind::AlluxioRuntime => "alluxioruntimes",
+            FluidRuntimeKind::JindoRuntime => "jindoruntimes",
+            FluidRuntimeKind::JuiceFSRuntime => "juicefsruntimes",
+            FluidRuntimeKind::GooseFSRuntime => "goosefsruntimes",
+            FluidRuntimeKind::EFCRuntime => "efcruntimes",
+        }
+    }
 }
 
 /// Remote shuffle settings.
