@@ -36,7 +36,7 @@ VALUE_SETS = {
 }
 
 # Kinds of CRDs kubernetes-validate does not know: checked here for their essentials.
-FOREIGN = {"monitoring.coreos.com/v1": {"ServiceMonitor"}}
+FOREIGN = {"monitoring.coreos.com/v1": {"ServiceMonitor", "PodMonitor"}}
 
 
 def fail(message):
@@ -57,6 +57,7 @@ def render(out_dir):
     for name, values in VALUE_SETS.items():
         rendered = chart.render(values=values, name="elastic-yarn", namespace="elastic-yarn")
         documents = []
+        monitors = set()
         for path, text in sorted(rendered.items()):
             if path.endswith("NOTES.txt"):
                 if "kubectl get enp" not in text:
@@ -67,12 +68,17 @@ def render(out_dir):
                     continue
                 kinds = FOREIGN.get(document.get("apiVersion"), set())
                 if document.get("kind") in kinds:
-                    if not document.get("spec", {}).get("endpoints"):
-                        fail(f"{name}: {path}: a ServiceMonitor without endpoints")
+                    spec = document.get("spec", {})
+                    if not (spec.get("endpoints") or spec.get("podMetricsEndpoints")):
+                        fail(f"{name}: {path}: a {document['kind']} without endpoints")
+                    monitors.add(document["kind"])
                     continue
                 documents.append(document)
         if not documents:
             fail(f"{name}: nothing rendered")
+        wanted_monitors = {"ServiceMonitor", "PodMonitor"} if name == "monitored" else set()
+        if monitors != wanted_monitors:
+            fail(f"{name}: monitors {monitors}, wanted {wanted_monitors}")
         target = out_dir / f"chart-{name}.yaml"
         target.write_text(yaml.safe_dump_all(documents, sort_keys=False))
         written.append(target)
