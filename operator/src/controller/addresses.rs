@@ -127,7 +127,8 @@ pub async fn release(
     Ok(())
 }
 
-/// Releases every address an NM of `pool` holds (the pool is being deleted).
+/// Releases every address an NM of `pool` holds (the pool is being deleted), with one read of
+/// the StaticIPPool's addresses.
 pub async fn release_all(
     client: &Client,
     static_pool: &str,
@@ -135,14 +136,5 @@ pub async fn release_all(
 ) -> Result<usize, ClaimError> {
     let store = KubeStore::new(client.clone());
     let prefix = identity(pool, "");
-    let held: Vec<String> = claim::AddressStore::list(&store, static_pool)
-        .await?
-        .iter()
-        .filter_map(|a| a.holder_identity().map(str::to_owned))
-        .filter(|holder| holder.starts_with(&prefix))
-        .collect();
-    for holder in &held {
-        claim::release(&store, static_pool, holder).await?;
-    }
-    Ok(held.len())
+    claim::release_matching(&store, static_pool, |holder| holder.starts_with(&prefix)).await
 }

@@ -271,20 +271,54 @@ pub async fn bind<S: AddressStore>(
     .await
 }
 
+/// The status of an address `identity` lets go of: free, and remembered so that the identity
+/// gets it back first.
+pub fn released(status: StaticIPStatus, identity: &str) -> StaticIPStatus {
+    StaticIPStatus {
+        phase: AddressPhase::Free,
+        holder: None,
+        claimed_at: None,
+        last_holder: Some(identity.to_owned()),
+        ..status
+    }
+}
+
 /// Frees the address `identity` holds (remembering it, so the identity gets it back first).
 pub async fn release<S: AddressStore>(
     store: &S,
     pool: &str,
     identity: &str,
 ) -> Result<Option<StaticIP>, ClaimError> {
-    update_held(store, pool, identity, |status| StaticIPStatus {
-        phase: AddressPhase::Free,
-        holder: None,
-        claimed_at: None,
-        last_holder: Some(identity.to_owned()),
-        ..status
-    })
-    .await
+    update_held(store, pool, identity, |status| released(status, identity)).await
+}
+
+/// Frees every address whose holder identity `matches`, reading the pool once; an address that
+/// changed meanwhile is released through `release`, which reads it again. Returns how many.
+pub async fn release_matching<S: AddressStore>(
+    store: &S,
+    pool: &str,
+    matches: impl Fn(&str) -> bool,
+) -> Result<usize, ClaimError> {
+    let mut count = 0;
+    for mut address in store.list(pool).await? {
+        let Some(identity) = address
+            .holder_identity()
+            .filter(|h| matches(h))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        address.status = Some(released(address.state(), &identity));
+        match store.replace_status(&address).await {
+            Ok(_) => count += 1,
+            Err(StoreError::Conflict) => {
+                count += usize::from(release(store, pool, &identity).await?.is_some());
+            }
+            Err(StoreError::NotFound) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(count)
 }
 
 #[cfg(test)]

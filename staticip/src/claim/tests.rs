@@ -199,6 +199,37 @@ fn claimants_that_all_read_before_anyone_writes_conflict_and_exactly_one_wins() 
     });
 }
 
+#[test]
+fn releasing_by_identity_prefix_frees_only_those_with_one_read() {
+    runtime().block_on(async {
+        let store = MemoryStore::new(pool_addresses("night", 6, true));
+        for n in 0..4 {
+            claim(&store, "night", &claimant(n), now()).await.unwrap();
+        }
+        let other = Claimant {
+            identity: "yarn/day/node-9".into(),
+            ..claimant(9)
+        };
+        claim(&store, "night", &other, now()).await.unwrap();
+        let freed = release_matching(&store, "night", |h| h.starts_with("yarn/night/"))
+            .await
+            .unwrap();
+        assert_eq!(freed, 4);
+        let held = holders(&store);
+        assert_eq!(held.keys().collect::<Vec<_>>(), ["yarn/day/node-9"]);
+        let remembered = store
+            .snapshot()
+            .into_iter()
+            .filter(|a| {
+                a.state()
+                    .last_holder
+                    .is_some_and(|l| l.starts_with("yarn/night/"))
+            })
+            .count();
+        assert_eq!(remembered, 4, "each remembers its last holder");
+    });
+}
+
 /// Every holder's address, checking that no address has two holders and no identity two
 /// addresses.
 fn holders(store: &MemoryStore) -> BTreeMap<String, String> {

@@ -23,9 +23,9 @@ use super::status::{Problem, Problems, census, pool_status};
 use super::{Context, ReconcileError};
 use crate::addresses::{overlap, plan};
 use crate::build::{FIELD_MANAGER, keytab_secret, keytab_secret_name, static_ip};
+use crate::claim;
 use crate::crd::{
-    ADDRESS_FINALIZER, AddressPhase, KEYTAB_KEY, POOL_FINALIZER, POOL_LABEL, StaticIP,
-    StaticIPPool, StaticIPStatus,
+    ADDRESS_FINALIZER, AddressPhase, KEYTAB_KEY, POOL_FINALIZER, POOL_LABEL, StaticIP, StaticIPPool,
 };
 use crate::dns::DnsUpdater;
 use crate::kerberos::Kadmin;
@@ -362,13 +362,7 @@ async fn release_stale_claims(
             continue;
         }
         let mut freed = address.clone();
-        freed.status = Some(StaticIPStatus {
-            phase: AddressPhase::Free,
-            holder: None,
-            claimed_at: None,
-            last_holder: Some(holder.identity.clone()),
-            ..state.clone()
-        });
+        freed.status = Some(claim::released(state.clone(), &holder.identity));
         match ips
             .replace_status(&address.name_any(), &PostParams::default(), &freed)
             .await
