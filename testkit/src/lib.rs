@@ -1,16 +1,45 @@
 //! Real components the workspace's tests start on loopback, each in its own temporary folder:
-//! an MIT Kerberos KDC with `kadmind` (`kdc`) and a BIND 9 name server taking TSIG-signed
-//! dynamic updates (`named`). When a component is not installed the starter returns `None` and
-//! the test skips, unless `ELASTIC_YARN_REQUIRE_REAL=1` (the test command sets it), which makes
-//! a missing component a failure.
+//! an MIT Kerberos KDC with `kadmind` (`kdc`), a BIND 9 name server taking TSIG-signed
+//! dynamic updates (`named`), and a Kubernetes control plane with kwok's fake nodes
+//! (`kubernetes`, built from Go modules by `testkit/go/build`). When a component is not
+//! installed the starter returns `None` and the test skips, unless `ELASTIC_YARN_REQUIRE_REAL=1`
+//! (or, for the control plane, `ELASTIC_YARN_REQUIRE_E2E=1`), which makes a missing component a
+//! failure. Every process runs under a watchdog ([`supervised`]) so none outlives its test.
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod kdc;
+pub mod kubernetes;
 pub mod named;
 pub mod scripted;
+pub mod supervised;
+
+/// Root of the workspace, for tests that read committed files (docs, chart).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A binary of a workspace crate, built beside the running test (`cargo test --workspace`, or
+/// `cargo build --bins`). Panics with the command to run when it is missing.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let profile_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().and_then(Path::parent).map(Path::to_path_buf))
+        .unwrap_or_default();
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test and scripts/e2e do)",
+        path.display()
+    );
+    path
+}
 
 /// Whether real components are required rather than optional.
 pub fn required() -> bool {

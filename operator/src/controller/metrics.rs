@@ -45,6 +45,13 @@ pub struct NodeManagerLabels {
     pub kind: &'static str,
 }
 
+/// Labels of a pool's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `<namespace>/<pool>`.
+    pub pool: String,
+}
+
 /// Every series of the operator; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct OperatorMetrics {
@@ -56,6 +63,8 @@ pub struct OperatorMetrics {
     pub reconcile_duration: Histogram,
     /// Resize decisions of the vertical loops.
     pub decisions: Family<DecisionLabels, Counter>,
+    /// Ticks of each pool's vertical loop (one per sync interval while it has NMs).
+    pub loop_ticks: Family<PoolLabels, Counter>,
     /// Drains started and pods removed.
     pub lifecycle: Family<LifecycleLabels, Counter>,
     /// 1 while this replica holds the leader Lease.
@@ -75,6 +84,7 @@ impl Default for OperatorMetrics {
             failures: Family::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             decisions: Family::default(),
+            loop_ticks: Family::default(),
             lifecycle: Family::default(),
             leader: Gauge::default(),
             node_manager_vcores: Family::default(),
@@ -106,6 +116,11 @@ impl OperatorMetrics {
             "resize_decisions",
             "Resize decisions of the vertical loops, by outcome and reason",
             self.decisions.clone(),
+        );
+        registry.register(
+            "loop_ticks",
+            "Ticks of each pool's vertical loop (one per sync interval while it has NodeManagers)",
+            self.loop_ticks.clone(),
         );
         registry.register(
             "lifecycle_actions",

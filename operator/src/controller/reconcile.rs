@@ -198,9 +198,15 @@ async fn ensure_runtime(
     if let Some(runtime) = runtimes.get(&pool_ref.uid)
         && runtime.fingerprint == fingerprint
     {
-        runtime
-            .settings
-            .send_replace((loop_settings, validated.sync_interval));
+        // Only a real change reaches the loop: every reconcile gets here.
+        let wanted = (loop_settings, validated.sync_interval);
+        runtime.settings.send_if_modified(|current| {
+            let changed = *current != wanted;
+            if changed {
+                *current = wanted;
+            }
+            changed
+        });
         return Ok(());
     }
     let rm = RestResourceManager::with_metrics(
@@ -414,13 +420,26 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         ),
     };
     let rm_reachable = reachability == RmReachability::Reachable;
-    if rm_reachable {
-        let mut runtimes = ctx.runtimes.lock().await;
-        if let Some(runtime) = runtimes.get_mut(&pool_ref.uid)
-            && !runtime.label_ensured
-        {
-            rm.ensure_node_label(&validated.node_label).await?;
-            runtime.label_ensured = true;
+    // The cluster label is made once per runtime; no lock is held while the RM answers.
+    let mut label_exists = ctx
+        .runtimes
+        .lock()
+        .await
+        .get(&pool_ref.uid)
+        .is_some_and(|r| r.label_ensured);
+    if rm_reachable && !label_exists {
+        match rm.ensure_node_label(&validated.node_label).await {
+            Ok(_) => {
+                label_exists = true;
+                if let Some(runtime) = ctx.runtimes.lock().await.get_mut(&pool_ref.uid) {
+                    runtime.label_ensured = true;
+                }
+            }
+            Err(error) => {
+                let label = &validated.node_label;
+                node_manager_failed(ctx, &pool, label, "LabelFailed", error.category(), &error)
+                    .await;
+            }
         }
     }
 
@@ -523,6 +542,16 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         let pod = build::node_manager_pod(&pool_ref, &pool.spec, &ctx.settings.build, &slot);
         let name = names::node_manager_pod_name(&pool_ref.name, node);
         match pods_api.patch(&name, &params, &Patch::Apply(&pod)).await {
+            Ok(_) if !views.iter().any(|v| &v.node == node) => {
+                publish(
+                    ctx,
+                    &pool,
+                    EventType::Normal,
+                    "NodeManagerCreated",
+                    format!("{node}: NodeManager pod {name}"),
+                )
+                .await;
+            }
             Ok(_) => {}
             // A running pod refuses changes to its spec: drain it, and the next reconcile
             // after its removal creates it anew.
@@ -573,7 +602,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         rm_reachable,
         now,
     )
-    .await?;
+    .await;
     apply_removals(
         ctx,
         &pool,
@@ -587,13 +616,35 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     .await?;
 
     // Label running NMs the RM knows without the pool's label.
-    if rm_reachable {
+    if rm_reachable && label_exists {
         let label = vec![validated.node_label.clone()];
         for v in views.iter().filter(|v| plan.run.contains(&v.node)) {
             if let Some(report) = v.node_id.as_ref().and_then(|id| reports.get(id))
                 && !report.node_labels.contains(&validated.node_label)
             {
-                rm.set_node_labels(&report.id, &label).await?;
+                if let Err(error) = rm.set_node_labels(&report.id, &label).await {
+                    node_manager_failed(
+                        ctx,
+                        &pool,
+                        &v.node,
+                        "LabelFailed",
+                        error.category(),
+                        &error,
+                    )
+                    .await;
+                    continue;
+                }
+                publish(
+                    ctx,
+                    &pool,
+                    EventType::Normal,
+                    "NodeManagerLabelled",
+                    format!(
+                        "{} ({}): YARN node label {}",
+                        v.node, report.id, validated.node_label
+                    ),
+                )
+                .await;
             }
         }
     }
@@ -617,6 +668,10 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
 
     // Status.
     let rows = status_rows(&views, &plan, &reports);
+    let starting = rm_reachable
+        && rows
+            .iter()
+            .any(|r| r.state == NodeManagerState::Starting && r.ip.is_some());
     let signals = observed_now
         .outcomes
         .values()
@@ -664,6 +719,11 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     if unaddressed || !datasets.allows_new_node_managers() {
         wait = wait.min(Duration::from_secs(30));
     }
+    // An NM registers with the RM some seconds after its pod starts, and no Kubernetes event
+    // tells: look again soon to label it and give it to the loop.
+    if starting {
+        wait = wait.min(STARTING_RECHECK);
+    }
     Ok(Action::requeue(wait))
 }
 
@@ -681,7 +741,7 @@ async fn apply_drains(
     pods_api: &Api<Pod>,
     rm_reachable: bool,
     now: Timestamp,
-) -> Result<(), ReconcileError> {
+) {
     for (node, drain) in &plan.drain {
         let Some(v) = views.iter().find(|v| &v.node == node) else {
             continue;
@@ -689,26 +749,56 @@ async fn apply_drains(
         if v.drain_deadline.is_some() {
             continue;
         }
-        // No new containers first (RM), then the guarder; only then is the pod marked.
-        if let (true, Some(endpoints)) = (rm_reachable, v.endpoints(pool.spec.guarder.port, None)) {
-            drain::start_drain(
+        // Without the RM the NM would keep taking containers: try again next time.
+        if !rm_reachable {
+            continue;
+        }
+        // No new containers first (RM), then the guarder; only then is the pod marked. One
+        // NM's failure is reported and the others go on.
+        if let Some(endpoints) = v.endpoints(pool.spec.guarder.port, None) {
+            match drain::start_drain(
                 rm.as_ref(),
                 Some(guarder),
                 &endpoints,
                 seconds_until(drain.deadline, now),
                 drain.cause.category(),
             )
-            .await?;
-        } else if !rm_reachable {
-            // Without the RM the NM would keep taking containers: retry later.
-            continue;
+            .await
+            {
+                Ok(drain::DrainStarted::GuarderUnreachable(error)) => {
+                    publish(
+                        ctx,
+                        pool,
+                        EventType::Warning,
+                        "DrainGuarderUnreachable",
+                        format!(
+                            "{node} ({}): no new containers, but the guarder could not be told \
+                             [{}]: {error}; its containers stop with the pod at {}",
+                            v.name,
+                            error.category(),
+                            drain.deadline
+                        ),
+                    )
+                    .await;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    node_manager_failed(ctx, pool, node, "DrainFailed", error.category(), &error)
+                        .await;
+                    continue;
+                }
+            }
         }
         let patch = serde_json::json!({
             "metadata": {"annotations": {DRAIN_DEADLINE_ANNOTATION: drain.deadline.to_string()}}
         });
-        pods_api
+        if let Err(error) = pods_api
             .patch(&v.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+            .await
+        {
+            node_manager_failed(ctx, pool, node, "DrainFailed", "kubernetes", &error).await;
+            continue;
+        }
         ctx.metrics
             .lifecycle
             .get_or_create(&super::metrics::LifecycleLabels {
@@ -730,7 +820,30 @@ async fn apply_drains(
         )
         .await;
     }
-    Ok(())
+}
+
+/// One NM's step failed: a Warning Event naming it and a failure counted; the pool goes on.
+async fn node_manager_failed(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    node: &str,
+    reason: &str,
+    category: &'static str,
+    error: &(dyn std::fmt::Display + Sync),
+) {
+    ctx.metrics
+        .failures
+        .get_or_create(&super::metrics::FailureLabels { category })
+        .inc();
+    tracing::warn!(%node, %error, category, reason, "NodeManager step failed");
+    publish(
+        ctx,
+        pool,
+        EventType::Warning,
+        reason,
+        format!("{node} [{category}]: {error}"),
+    )
+    .await;
 }
 
 #[allow(
@@ -752,18 +865,37 @@ async fn apply_removals(
         let Some(v) = views.iter().find(|v| &v.node == node) else {
             continue;
         };
-        if let (true, Some(node_id)) = (rm_reachable, &v.node_id) {
-            drain::remove_label(rm.as_ref(), node_id).await?;
+        // A label the RM keeps on a departed NM is harmless; a pod kept for it would not be.
+        if let (true, Some(node_id)) = (rm_reachable, &v.node_id)
+            && let Err(error) = drain::remove_label(rm.as_ref(), node_id).await
+        {
+            node_manager_failed(
+                ctx,
+                pool,
+                node,
+                "LabelRemovalFailed",
+                error.category(),
+                &error,
+            )
+            .await;
         }
         match pods_api.delete(&v.name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => return Err(error.into()),
+            Err(error) => {
+                node_manager_failed(ctx, pool, node, "RemovalFailed", "kubernetes", &error).await;
+                continue;
+            }
         }
-        release_allocation(ctx, pool, node).await?;
+        if let Err(error) = release_allocation(ctx, pool, node).await {
+            node_manager_failed(ctx, pool, node, "RemovalFailed", error.category(), &error).await;
+        }
         // The pod is gone: its address is free again (and comes back to this NM first).
-        if let Some(static_pool) = static_pool {
-            addresses::release(&ctx.client, static_pool, &pool_ref, node).await?;
+        if let Some(static_pool) = static_pool
+            && let Err(error) = addresses::release(&ctx.client, static_pool, &pool_ref, node).await
+        {
+            let error = ReconcileError::from(error);
+            node_manager_failed(ctx, pool, node, "RemovalFailed", error.category(), &error).await;
         }
         ctx.metrics
             .lifecycle
@@ -848,6 +980,12 @@ fn status_rows(
     rows
 }
 
+/// How soon a pool whose running NMs have not registered yet is looked at again.
+const STARTING_RECHECK: Duration = Duration::from_secs(5);
+
+/// How long a deleted pool waits for the RM to take its label off the NMs.
+const RM_CLEANUP_PATIENCE: Duration = Duration::from_secs(300);
+
 /// Pool deletion: the pool's NMs lose its YARN label on the RM; pods go with their owner.
 async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, ReconcileError> {
     let pool_ref = PoolRef::of(&pool)?;
@@ -871,8 +1009,37 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
                 continue;
             };
             release_allocation(ctx, &pool, &v.node).await?;
-            if let Some(node_id) = &v.node_id {
-                drain::remove_label(rm.as_ref(), node_id).await?;
+            if let Some(node_id) = &v.node_id
+                && let Err(error) = drain::remove_label(rm.as_ref(), node_id).await
+            {
+                // An RM down for long must not keep the pool (and its pods) forever: after a
+                // while the labels are left to the admin, with a Warning saying so.
+                let deleted_for =
+                    pool.metadata
+                        .deletion_timestamp
+                        .as_ref()
+                        .map_or(Duration::ZERO, |t| {
+                            Duration::try_from(Timestamp::now().duration_since(t.0))
+                                .unwrap_or_default()
+                        });
+                if deleted_for < RM_CLEANUP_PATIENCE {
+                    return Err(error.into());
+                }
+                publish(
+                    ctx,
+                    &pool,
+                    EventType::Warning,
+                    "LabelRemovalSkipped",
+                    format!(
+                        "{} ({node_id}): the RM refused or could not be reached for {} s \
+                         [{}]: {error}; remove the label {} by hand",
+                        v.node,
+                        deleted_for.as_secs(),
+                        error.category(),
+                        validated.node_label
+                    ),
+                )
+                .await;
             }
         }
     }

@@ -292,6 +292,9 @@ pub async fn write_allocation(
         .map(|_| ())
 }
 
+/// The loop of one pool: a tick every sync interval on its own clock. Reconciles may change the
+/// settings or the NMs at any rate (every Node event reconciles every pool); neither restarts
+/// the wait for the next tick, or frequent node updates would keep the loop from ever ticking.
 async fn run_loop(
     mut looper: VerticalLoop<Arc<RestResourceManager>>,
     endpoints: watch::Receiver<Vec<NodeManagerEndpoints>>,
@@ -300,15 +303,21 @@ async fn run_loop(
     hooks: LoopHooks,
 ) {
     let mut written = BTreeMap::new();
+    let mut period = settings.borrow().1;
+    let mut clock = tick_clock(period);
     loop {
-        let interval = settings.borrow().1;
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            _ = clock.tick() => {}
             changed = settings.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                looper.update_settings(settings.borrow_and_update().0.clone());
+                let (new_settings, new_period) = settings.borrow_and_update().clone();
+                looper.update_settings(new_settings);
+                if new_period != period {
+                    period = new_period;
+                    clock = tick_clock(period);
+                }
                 continue;
             }
         }
@@ -317,6 +326,13 @@ async fn run_loop(
             continue;
         }
         let report = looper.tick(&nms).await;
+        hooks
+            .metrics
+            .loop_ticks
+            .get_or_create(&super::metrics::PoolLabels {
+                pool: hooks.pool.clone(),
+            })
+            .inc();
         record(&report, &hooks, &mut written).await;
         let mut observed = crate::yarn::lock(&shared);
         observed.ticks += 1;
@@ -332,6 +348,14 @@ async fn run_loop(
                 .collect();
         }
     }
+}
+
+/// A clock ticking every `period`, first one period from now; a tick that ran late delays the
+/// next rather than bunching them up.
+fn tick_clock(period: Duration) -> tokio::time::Interval {
+    let mut clock = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    clock
 }
 
 #[cfg(test)]

@@ -32,15 +32,29 @@ impl DrainError {
     }
 }
 
+/// How far starting a drain got once the RM stopped giving the NM containers.
+#[derive(Debug)]
+pub enum DrainStarted {
+    /// The guarder has its zero target.
+    GuarderTold,
+    /// The NM has no guarder address yet: its containers go with the pod at the deadline.
+    NoGuarder,
+    /// The guarder could not be told (a dead node, a restarting sidecar): its containers go
+    /// with the pod at the deadline unless a later tick reaches it.
+    GuarderUnreachable(GuarderError),
+}
+
 /// Starts draining `nm`: the RM gets capacity zero (confirmed), then the guarder a zero target
-/// due in `deadline_seconds`. An NM the RM does not know is only told to the guarder.
+/// due in `deadline_seconds`. An NM the RM does not know is only told to the guarder. Only the
+/// RM step can fail the drain: without it the NM would keep taking containers; a guarder that
+/// cannot be told is reported, not fatal, so that one dead node never holds up its pool.
 pub async fn start_drain<R: ResourceManager>(
     rm: &R,
     guarder: Option<&GuarderClient>,
     nm: &NodeManagerEndpoints,
     deadline_seconds: u32,
     reason: &str,
-) -> Result<(), DrainError> {
+) -> Result<DrainStarted, DrainError> {
     match rm
         .resize(
             &nm.yarn_node_id,
@@ -52,20 +66,19 @@ pub async fn start_drain<R: ResourceManager>(
         Ok(_) | Err(RmError::NotFound { .. }) => {}
         Err(error) => return Err(error.into()),
     }
-    if let (Some(client), Some(url)) = (guarder, &nm.guarder) {
-        client
-            .put_target(
-                url,
-                &TargetRequest {
-                    vcores: 0,
-                    memory_mb: 0,
-                    deadline_seconds,
-                    reason: format!("drain: {reason}"),
-                },
-            )
-            .await?;
-    }
-    Ok(())
+    let (Some(client), Some(url)) = (guarder, &nm.guarder) else {
+        return Ok(DrainStarted::NoGuarder);
+    };
+    let target = TargetRequest {
+        vcores: 0,
+        memory_mb: 0,
+        deadline_seconds,
+        reason: format!("drain: {reason}"),
+    };
+    Ok(match client.put_target(url, &target).await {
+        Ok(()) => DrainStarted::GuarderTold,
+        Err(error) => DrainStarted::GuarderUnreachable(error),
+    })
 }
 
 /// Removes the pool's label from an NM that leaves; an NM the RM already forgot is fine.

@@ -109,7 +109,7 @@ pub fn reader(
 }
 
 /// Settings of one pool's loop.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoopSettings {
     /// Resize policy.
     pub policy: PolicyKind,
@@ -278,7 +278,16 @@ impl<R: ResourceManager> VerticalLoop<R> {
         if settings.policy != self.settings.policy {
             self.policy = settings.policy.build();
         }
-        self.budget = WriteBudget::new(settings.rm_writes_per_second, settings.rm_write_burst);
+        // A fresh budget only for a new rate: refilling it on every change would let frequent
+        // spec edits exceed the rate the admin set.
+        if (settings.rm_writes_per_second, settings.rm_write_burst)
+            != (
+                self.settings.rm_writes_per_second,
+                self.settings.rm_write_burst,
+            )
+        {
+            self.budget = WriteBudget::new(settings.rm_writes_per_second, settings.rm_write_burst);
+        }
         self.settings = settings;
     }
 

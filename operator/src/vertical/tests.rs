@@ -370,7 +370,7 @@ async fn unregistered_nms_and_an_unreachable_rm_decide_nothing() {
 async fn drain_zeroes_the_rm_then_targets_the_guarder_and_label_removal_follows() {
     let rig = rig(1, 10, settings(600, 10)).await;
     let nm = &rig.nms[0];
-    drain::start_drain(
+    let started = drain::start_drain(
         rig.looper.resource_manager(),
         rig.looper.guarder_client(),
         nm,
@@ -379,6 +379,10 @@ async fn drain_zeroes_the_rm_then_targets_the_guarder_and_label_removal_follows(
     )
     .await
     .unwrap();
+    assert!(
+        matches!(started, drain::DrainStarted::GuarderTold),
+        "{started:?}"
+    );
     assert_eq!(capacity(&rig, 0), Capacity::default());
     assert_eq!(target(&rig.guarders[0]), Some((0, 0)));
     drain::remove_label(rig.looper.resource_manager(), &nm.yarn_node_id)
@@ -397,4 +401,29 @@ async fn drain_zeroes_the_rm_then_targets_the_guarder_and_label_removal_follows(
         serde_json::from_str::<serde_json::Value>(&writes[1].body).unwrap(),
         serde_json::json!({"nodeToLabels": [{"nodeId": "nm-0.yarn.test:45454", "labels": []}]})
     );
+}
+
+#[tokio::test]
+async fn a_drain_whose_guarder_cannot_be_reached_still_zeroes_the_rm() {
+    let rig = rig(1, 10, settings(600, 10)).await;
+    let mut nm = rig.nms[0].clone();
+    // A port nothing listens on: the guarder of a node that died.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    nm.guarder = Some(url.parse().unwrap());
+    let started = drain::start_drain(
+        rig.looper.resource_manager(),
+        rig.looper.guarder_client(),
+        &nm,
+        60,
+        "node_ineligible",
+    )
+    .await
+    .expect("the RM step succeeded");
+    assert!(
+        matches!(started, drain::DrainStarted::GuarderUnreachable(_)),
+        "{started:?}"
+    );
+    assert_eq!(capacity(&rig, 0), Capacity::default());
 }

@@ -271,6 +271,23 @@ pub async fn bind<S: AddressStore>(
     .await
 }
 
+/// How long until the first of `addresses`' claims turns stale (its pod may then be checked
+/// and the claim released), or `None` when no claim is waiting for its pod.
+pub fn next_stale_in(
+    addresses: &[StaticIP],
+    timeout: jiff::SignedDuration,
+    now: Timestamp,
+) -> Option<std::time::Duration> {
+    addresses
+        .iter()
+        .map(StaticIP::state)
+        .filter(|state| state.phase == AddressPhase::Claimed)
+        .filter_map(|state| state.claimed_at?.parse::<Timestamp>().ok())
+        .filter_map(|claimed| claimed.checked_add(timeout).ok())
+        .map(|stale| std::time::Duration::try_from(stale.duration_since(now)).unwrap_or_default())
+        .min()
+}
+
 /// The status of an address `identity` lets go of: free, and remembered so that the identity
 /// gets it back first.
 pub fn released(status: StaticIPStatus, identity: &str) -> StaticIPStatus {

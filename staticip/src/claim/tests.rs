@@ -329,3 +329,46 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn the_next_stale_check_is_when_the_oldest_waiting_claim_times_out() {
+    let timeout = jiff::SignedDuration::from_secs(30);
+    let mut addresses = pool_addresses("night", 3, true);
+    assert_eq!(
+        next_stale_in(&addresses, timeout, now()),
+        None,
+        "no claim, no check"
+    );
+    let claimed_at = |seconds_ago: i64| {
+        now()
+            .checked_sub(jiff::SignedDuration::from_secs(seconds_ago))
+            .unwrap()
+            .to_string()
+    };
+    addresses[0].status = Some(StaticIPStatus {
+        phase: AddressPhase::Claimed,
+        claimed_at: Some(claimed_at(10)),
+        ..StaticIPStatus::default()
+    });
+    addresses[1].status = Some(StaticIPStatus {
+        phase: AddressPhase::Claimed,
+        claimed_at: Some(claimed_at(25)),
+        ..StaticIPStatus::default()
+    });
+    // A bound address is not waiting for its pod, however old its claim.
+    addresses[2].status = Some(StaticIPStatus {
+        phase: AddressPhase::Bound,
+        claimed_at: Some(claimed_at(3600)),
+        ..StaticIPStatus::default()
+    });
+    assert_eq!(
+        next_stale_in(&addresses, timeout, now()),
+        Some(std::time::Duration::from_secs(5))
+    );
+    addresses[1].status.as_mut().unwrap().claimed_at = Some(claimed_at(90));
+    assert_eq!(
+        next_stale_in(&addresses, timeout, now()),
+        Some(std::time::Duration::ZERO),
+        "an overdue claim is checked at once"
+    );
+}

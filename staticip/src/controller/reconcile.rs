@@ -249,24 +249,46 @@ async fn ensure_keytab(
 }
 
 /// Removes a retired, unheld address's records, principal and Secret, then its finalizer.
-async fn retire(address: &StaticIP, clients: &Clients, ctx: &Context) -> Result<(), RetireFailure> {
+/// Records or a principal that were never confirmed made (a pool whose DNS key or admin keytab
+/// never worked) are removed if possible, but a failure there does not keep the address: else
+/// a pool with wrong credentials could never be deleted. What was skipped is returned.
+async fn retire(
+    address: &StaticIP,
+    clients: &Clients,
+    ctx: &Context,
+) -> Result<Vec<String>, RetireFailure> {
     let ip = ip_of(&address.spec.address).map_err(RetireFailure::Dns)?;
+    let state = address.state();
+    let mut skipped = Vec::new();
     match &clients.dns {
         None => {}
+        Some(None) if !state.dns_ready => {
+            skipped.push(format!("DNS records of {}", address.spec.fqdn));
+        }
         Some(None) => return Err(RetireFailure::Blocked),
-        Some(Some(dns)) => dns
-            .remove(&address.spec.fqdn, ip)
-            .await
-            .map_err(|e| RetireFailure::Dns(dns_problem(&e)))?,
+        Some(Some(dns)) => match dns.remove(&address.spec.fqdn, ip).await {
+            Ok(()) => {}
+            Err(error) if !state.dns_ready => skipped.push(format!(
+                "DNS records of {} (never confirmed made): {error}",
+                address.spec.fqdn
+            )),
+            Err(error) => return Err(RetireFailure::Dns(dns_problem(&error))),
+        },
     }
     if let Some(principal) = &address.spec.principal {
         match &clients.kadmin {
             None => {}
+            Some(None) if !state.keytab_ready => {
+                skipped.push(format!("principal {principal}"));
+            }
             Some(None) => return Err(RetireFailure::Blocked),
-            Some(Some(kadmin)) => kadmin
-                .delete_principal(principal)
-                .await
-                .map_err(|e| RetireFailure::Kerberos(kerberos_problem(&e)))?,
+            Some(Some(kadmin)) => match kadmin.delete_principal(principal).await {
+                Ok(()) => {}
+                Err(error) if !state.keytab_ready => skipped.push(format!(
+                    "principal {principal} (never confirmed made): {error}"
+                )),
+                Err(error) => return Err(RetireFailure::Kerberos(kerberos_problem(&error))),
+            },
         }
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &clients.secret_namespace);
         match secrets
@@ -295,7 +317,7 @@ async fn retire(address: &StaticIP, clients: &Clients, ctx: &Context) -> Result<
     )
     .await
     .map_err(RetireFailure::Kubernetes)?;
-    Ok(())
+    Ok(skipped)
 }
 
 enum RetireFailure {
@@ -308,6 +330,7 @@ enum RetireFailure {
 
 /// Cleans up every retired address nobody holds (at most `batch`); returns the number left.
 async fn retire_unheld(
+    pool: &StaticIPPool,
     addresses: &[StaticIP],
     clients: &Clients,
     problems: &mut Problems,
@@ -322,7 +345,23 @@ async fn retire_unheld(
     let mut left = retired.len();
     for address in retired.into_iter().take(ctx.settings.batch) {
         match retire(address, clients, ctx).await {
-            Ok(()) => left -= 1,
+            Ok(skipped) => {
+                left -= 1;
+                if !skipped.is_empty() {
+                    publish(
+                        ctx,
+                        pool,
+                        EventType::Warning,
+                        "CleanupSkipped",
+                        format!(
+                            "{} retired without removing: {}",
+                            address.spec.address,
+                            skipped.join("; ")
+                        ),
+                    )
+                    .await;
+                }
+            }
             Err(RetireFailure::Dns(p)) => problems.dns = Some(p),
             Err(RetireFailure::Kerberos(p)) => problems.kerberos = Some(p),
             Err(RetireFailure::Blocked) => {}
@@ -332,6 +371,9 @@ async fn retire_unheld(
     }
     Ok(left)
 }
+
+/// Longest wait between two looks at a pool's claims.
+const STALE_CHECK: Duration = Duration::from_secs(60);
 
 /// Releases claims older than the pool's timeout whose pod does not exist.
 async fn release_stale_claims(
@@ -558,7 +600,7 @@ async fn apply(pool: &StaticIPPool, ctx: &Context) -> Result<Action, ReconcileEr
     }
 
     let clients = clients(pool, ctx, &mut problems).await;
-    pending |= retire_unheld(&addresses, &clients, &mut problems, ctx).await? > 0;
+    pending |= retire_unheld(pool, &addresses, &clients, &mut problems, ctx).await? > 0;
 
     // Make DNS records and keytabs for addresses not ready, a batch at a time.
     let (dns, kerberos) = (pool.spec.dns.is_some(), pool.spec.kerberos.is_some());
@@ -606,8 +648,14 @@ async fn apply(pool: &StaticIPPool, ctx: &Context) -> Result<Action, ReconcileEr
     } else if retiring {
         Action::requeue(Duration::from_secs(30))
     } else {
-        // Claims older than the timeout are checked at least this often.
-        Action::requeue(Duration::from_secs(60))
+        // Claims older than the timeout are checked at least this often, and a claim still
+        // waiting for its pod as soon as it turns stale.
+        let timeout = jiff::SignedDuration::from_secs(i64::from(pool.spec.claim_timeout_seconds));
+        let stale_in = claim::next_stale_in(&addresses, timeout, Timestamp::now())
+            .map_or(STALE_CHECK, |d| {
+                (d + Duration::from_secs(1)).min(STALE_CHECK)
+            });
+        Action::requeue(stale_in)
     })
 }
 
@@ -624,7 +672,7 @@ async fn cleanup(pool: &StaticIPPool, ctx: &Context) -> Result<Action, Reconcile
     }
     let mut problems = Problems::default();
     let clients = clients(pool, ctx, &mut problems).await;
-    let unheld_left = retire_unheld(&addresses, &clients, &mut problems, ctx).await?;
+    let unheld_left = retire_unheld(pool, &addresses, &clients, &mut problems, ctx).await?;
     let held: Vec<String> = addresses
         .iter()
         .filter(|a| !a.is_free())

@@ -1,0 +1,222 @@
+//! The chart through the real Helm, checked by the real API server.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use elastic_yarn_e2e::chart::{self, RELEASE_NAMESPACE, ValueSet, chart_dir};
+use elastic_yarn_e2e::world::{World, output, run};
+use serde_json::{Value, json};
+
+fn repository() -> std::path::PathBuf {
+    testkit::workspace_root()
+}
+
+/// `kubectl apply --dry-run=server` of these objects: the API server's schema, CEL and
+/// admission checks, nothing stored. A warning fails too (an unrecognised schema format, a
+/// deprecated API): an admin would see it on every install.
+async fn dry_run(world: &World, file: &Path) {
+    let mut kubectl = world.cluster.kubectl();
+    kubectl.args(["apply", "--dry-run=server", "-f"]).arg(file);
+    let answer = output(kubectl).await;
+    let stderr = String::from_utf8_lossy(&answer.stderr);
+    assert!(
+        answer.status.success() && !stderr.contains("Warning"),
+        "the API server refused or warned about {}:\n{}{stderr}",
+        file.display(),
+        String::from_utf8_lossy(&answer.stdout)
+    );
+}
+
+/// Writes objects as one `List` for kubectl.
+fn list_file(path: &Path, objects: &[Value]) {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    std::fs::write(path, list.to_string()).expect("objects file");
+}
+
+/// What every rendering must hold: the controllers' Deployments, hardened containers with
+/// resources, the dashboard, and monitors exactly when asked for.
+fn check_shape(set: &ValueSet, objects: &[Value]) {
+    let of_kind =
+        |kind: &str| -> Vec<&Value> { objects.iter().filter(|o| o["kind"] == kind).collect() };
+    let deployments: BTreeSet<&str> = of_kind("Deployment")
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    let mut wanted = BTreeSet::from(["elastic-yarn-operator"]);
+    if set.values["staticip"]["enabled"] != false {
+        wanted.insert("elastic-yarn-staticip");
+    }
+    assert_eq!(deployments, wanted, "{}: Deployments", set.name);
+    for workload in of_kind("Deployment")
+        .into_iter()
+        .chain(of_kind("DaemonSet"))
+    {
+        for container in workload["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+        {
+            let security = &container["securityContext"];
+            let hardened = security["readOnlyRootFilesystem"] == true
+                && security["runAsNonRoot"] == true
+                && security["allowPrivilegeEscalation"] == false
+                && security["capabilities"]["drop"] == json!(["ALL"]);
+            assert!(
+                hardened && container.get("resources").is_some(),
+                "{}: {}/{} is not hardened or has no resources",
+                set.name,
+                workload["metadata"]["name"],
+                container["name"]
+            );
+        }
+    }
+    if set.values["grafanaDashboard"]["enabled"] != false {
+        let dashboards: Vec<&Value> = of_kind("ConfigMap")
+            .into_iter()
+            .filter(|m| m["data"].get("elastic-yarn.json").is_some())
+            .collect();
+        assert_eq!(dashboards.len(), 1, "{}: one dashboard ConfigMap", set.name);
+        let text = dashboards[0]["data"]["elastic-yarn.json"]
+            .as_str()
+            .expect("dashboard text");
+        serde_json::from_str::<Value>(text).expect("the dashboard is JSON");
+    }
+    let monitors: BTreeSet<&str> = objects
+        .iter()
+        .filter(|o| o["apiVersion"] == "monitoring.coreos.com/v1")
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    let wanted: BTreeSet<&str> = if set.name == "monitored" {
+        BTreeSet::from(["PodMonitor", "ServiceMonitor"])
+    } else {
+        BTreeSet::new()
+    };
+    assert_eq!(monitors, wanted, "{}: monitors", set.name);
+}
+
+/// `helm lint --strict`; every value set rendered by `helm template`, checked for its shape and
+/// applied with `--dry-run=server`; the CRDs and the NM pods `render` builds for the examples,
+/// dry-run too.
+pub async fn chart_lints_and_renders_against_the_api_server(world: Arc<World>) {
+    let home = world.dir.join("helm-check");
+    std::fs::create_dir_all(&home).expect("helm home");
+    let mut lint = world.cluster.helm(&home);
+    lint.args(["lint", "--strict"]).arg(chart_dir());
+    run(lint).await;
+
+    world.monitor_crds().await;
+    world.namespace_if_missing(RELEASE_NAMESPACE).await;
+    dry_run(&world, &chart_dir().join("crds")).await;
+    for set in chart::value_sets() {
+        let objects = chart::template(world.cluster, &home, &set);
+        check_shape(&set, &objects);
+        let file = home.join(format!("rendered-{}.json", set.name));
+        list_file(&file, &objects);
+        dry_run(&world, &file).await;
+    }
+
+    // Helm installs CRDs before templates; the NM pods below need them only for their owner,
+    // which a dry run does not check, but the examples' namespace must exist.
+    world.namespace_if_missing("yarn").await;
+    let examples = repository().join("docs/examples");
+    let mut pools: Vec<_> = std::fs::read_dir(&examples)
+        .expect("docs/examples")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("-pool.yaml"))
+        .collect();
+    pools.sort();
+    assert!(!pools.is_empty(), "no example pools");
+    for pool in pools {
+        let mut render =
+            std::process::Command::new(testkit::workspace_binary("elastic-yarn-operator"));
+        render
+            .arg("render")
+            .arg("--pool")
+            .arg(&pool)
+            .arg("--node")
+            .arg(repository().join("operator/tests/fixtures/node.yaml"))
+            .arg("--static-ip-pool")
+            .arg(examples.join("staticippool.yaml"));
+        let rendered = run(render).await;
+        let objects = chart::documents(&rendered);
+        assert!(!objects.is_empty(), "{}: nothing rendered", pool.display());
+        let file = home.join(format!(
+            "nm-{}.json",
+            pool.file_stem().unwrap_or_default().to_string_lossy()
+        ));
+        list_file(&file, &objects);
+        dry_run(&world, &file).await;
+    }
+}
+
+/// `helm install --wait` of the chart: its CRDs established, its workloads available, its
+/// NOTES saying what to do next; then every example resource in docs/examples passes the API
+/// server's schema and CEL rules.
+pub async fn chart_installs_with_its_crds_and_examples_validate(world: Arc<World>) {
+    let output = world.install_chart().await;
+    assert!(
+        output.contains("kubectl get enp"),
+        "NOTES lack the next steps:\n{output}"
+    );
+    let mut wait = world.cluster.kubectl();
+    wait.args([
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/elasticnodepools.elasticyarn.io",
+        "crd/staticippools.elasticyarn.io",
+        "crd/staticips.elasticyarn.io",
+    ]);
+    run(wait).await;
+    let mut get = world.cluster.kubectl();
+    get.args([
+        "get",
+        "deployments,daemonsets,servicemonitors,podmonitors,networkpolicies,serviceaccounts",
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "-o",
+        "json",
+    ]);
+    let installed: Value = serde_json::from_str(&run(get).await).expect("kubectl JSON");
+    let items = installed["items"].as_array().expect("items");
+    let names = |kind: &str| -> BTreeSet<String> {
+        items
+            .iter()
+            .filter(|i| i["kind"] == kind)
+            .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        names("Deployment"),
+        BTreeSet::from([
+            "elastic-yarn-operator".to_owned(),
+            "elastic-yarn-staticip".to_owned()
+        ])
+    );
+    for deployment in items.iter().filter(|i| i["kind"] == "Deployment") {
+        assert_eq!(
+            deployment["status"]["availableReplicas"], deployment["spec"]["replicas"],
+            "{} is not available",
+            deployment["metadata"]["name"]
+        );
+    }
+    assert_eq!(names("DaemonSet").len(), 1, "the exporter DaemonSet");
+    assert!(!names("ServiceMonitor").is_empty(), "ServiceMonitors");
+    assert!(!names("PodMonitor").is_empty(), "the guarders' PodMonitor");
+    assert!(
+        names("ServiceAccount").contains("elastic-yarn-operator")
+            && names("ServiceAccount").contains("elastic-yarn-staticip"),
+        "the controllers' ServiceAccounts"
+    );
+
+    world.namespace_if_missing("yarn").await;
+    let mut examples = world.cluster.kubectl();
+    examples
+        .args(["apply", "--dry-run=server", "-f"])
+        .arg(repository().join("docs/examples"));
+    let applied = run(examples).await;
+    assert!(
+        applied.contains("elasticnodepool") && applied.contains("staticippool"),
+        "examples: {applied}"
+    );
+}

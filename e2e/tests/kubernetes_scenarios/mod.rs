@@ -1,0 +1,22 @@
+//! The scenarios of the Kubernetes suite, by subject.
+
+mod addresses;
+mod chart;
+mod leader;
+mod pools;
+mod rbac;
+mod rules;
+
+pub use addresses::static_addresses_with_real_bind_and_kdc;
+pub use chart::{
+    chart_installs_with_its_crds_and_examples_validate,
+    chart_lints_and_renders_against_the_api_server,
+};
+pub use leader::one_leader_acts_at_a_time;
+pub use pools::{
+    deleting_a_pool_leaves_nothing_behind, pool_follows_spec_and_node_changes,
+    resident_and_periodic_pools_run_their_node_managers,
+    vertical_loop_ticks_through_a_node_update_storm,
+};
+pub use rbac::controllers_use_exactly_what_the_chart_grants;
+pub use rules::crd_rules_refuse_bad_objects_with_their_messages;

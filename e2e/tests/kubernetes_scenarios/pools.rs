@@ -1,0 +1,537 @@
+//! Pools reconciled by the real operator process under the chart's RBAC, on kwok nodes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use elastic_yarn_e2e::pools::{
+    self, RPC_PORT, event_reasons, hadoop_conf, manifest, node_manager_pods, node_of,
+    periodic_online_now, register, resident, running, wait_for_running, wait_for_status,
+};
+use elastic_yarn_e2e::runner::wait_for;
+use elastic_yarn_e2e::world::{World, run};
+use elastic_yarn_operator::build::names::FIELD_MANAGER;
+use elastic_yarn_operator::crd::{NodeManagerState, PoolPhase};
+use elastic_yarn_operator::yarn::{Capacity, NodeId};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+const NM_CAPACITY: Capacity = Capacity {
+    memory_mb: 32_768,
+    vcores: 8,
+};
+
+fn condition(
+    status: &elastic_yarn_operator::crd::ElasticNodePoolStatus,
+    type_: &str,
+) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.clone())
+}
+
+/// What the operator must have written into every NM pod it runs.
+fn assert_owned_and_applied(pod: &Pod, pool: &str) {
+    let owner = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == "ElasticNodePool")
+        .unwrap_or_else(|| panic!("{} has no pool owner", pod.name_any()));
+    assert_eq!(owner.name, pool);
+    assert_eq!(owner.controller, Some(true), "the pool is the controller");
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.share_process_namespace),
+        Some(true),
+        "{}: the guarder must see the NM's processes",
+        pod.name_any()
+    );
+    let applied = pod.metadata.managed_fields.iter().flatten().any(|f| {
+        f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
+    });
+    assert!(
+        applied,
+        "{} was not server-side applied by {FIELD_MANAGER}",
+        pod.name_any()
+    );
+}
+
+async fn wait_labelled(world: &World, ids: &[NodeId], label: &str) {
+    wait_for(
+        "the RM to hold the pool's label on every NM",
+        Duration::from_secs(60),
+        || async {
+            ids.iter()
+                .all(|id| {
+                    world
+                        .rm
+                        .cluster()
+                        .node(id)
+                        .is_some_and(|n| n.labels.iter().any(|l| l == label))
+                })
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// A Resident and a Periodic pool (its window open now) on three nodes: NM pods applied with
+/// their owner, a shared process namespace; registered NMs labelled on the RM; status rows,
+/// conditions and the `kubectl get enp` columns; Events.
+pub async fn resident_and_periodic_pools_run_their_node_managers(world: Arc<World>) {
+    let ns = world.namespace("e2e-pools").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-pools-1", "e2e-pools-2", "e2e-pools-3"];
+    world.nodes(&nodes, &[("e2e/pool", "pools")]).await;
+    world.operator().await;
+    pools::create(
+        &world.client,
+        &manifest(&world, &ns, "resident", "pools", resident()),
+    )
+    .await;
+    pools::create(
+        &world.client,
+        &manifest(&world, &ns, "periodic", "pools", periodic_online_now()),
+    )
+    .await;
+
+    for pool in ["resident", "periodic"] {
+        let pods = wait_for_running(&world, &ns, pool, &nodes).await;
+        for pod in &pods {
+            assert_owned_and_applied(pod, pool);
+        }
+        let ids = register(&world, &pods, NM_CAPACITY);
+        wait_labelled(&world, &ids, "elastic").await;
+        let status = wait_for_status(&world, &ns, pool, "three running NMs, Online", |s| {
+            s.node_managers.len() == 3
+                && s.node_managers
+                    .iter()
+                    .all(|r| r.state == NodeManagerState::Running)
+                && s.phase == Some(PoolPhase::Online)
+                && condition(s, "ResourceManagerReachable").as_deref() == Some("True")
+        })
+        .await;
+        for row in &status.node_managers {
+            let pod = pods
+                .iter()
+                .find(|p| node_of(p) == row.node)
+                .expect("a pod per row");
+            let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone());
+            assert_eq!(row.ip, ip, "{pool}: row IP");
+            assert_eq!(row.pod, pod.name_any());
+            assert_eq!(
+                row.yarn_node_id,
+                ip.map(|ip| format!("{ip}:{RPC_PORT}")),
+                "{pool}: the NM's YARN id"
+            );
+            assert_eq!(
+                row.capacity.vcores, NM_CAPACITY.vcores,
+                "{pool}: capacity from the RM"
+            );
+        }
+        let totals = status.totals.expect("totals");
+        assert_eq!(totals.node_managers, 3);
+        assert_eq!(totals.capacity.vcores, 3 * NM_CAPACITY.vcores);
+        assert!(
+            condition(&status, "Ready").is_some(),
+            "{pool}: a Ready condition: {:?}",
+            status.conditions
+        );
+        let reasons = wait_for(
+            &format!("{pool}: NodeManagerCreated Events"),
+            Duration::from_secs(30),
+            || {
+                let client = world.client.clone();
+                let ns = ns.clone();
+                async move {
+                    let reasons = event_reasons(&client, &ns, pool).await;
+                    (reasons
+                        .iter()
+                        .filter(|r| *r == "NodeManagerCreated")
+                        .count()
+                        >= 1)
+                        .then_some(reasons)
+                }
+            },
+        )
+        .await;
+        assert!(
+            reasons.iter().any(|r| r == "NodeManagerLabelled"),
+            "{pool}: {reasons:?}"
+        );
+    }
+    let periodic = pools::status(&world.client, &ns, "periodic")
+        .await
+        .expect("status");
+    assert!(
+        periodic.next_transition.is_some(),
+        "a Periodic pool shows its next transition"
+    );
+
+    let mut get = world.cluster.kubectl();
+    get.args(["get", "enp", "--namespace", &ns]);
+    let table = run(get).await;
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    for column in [
+        "NAME", "MODE", "POLICY", "PHASE", "NMS", "VCORES", "USED", "READY",
+    ] {
+        assert!(
+            header.contains(&column),
+            "`kubectl get enp` lacks {column}:\n{table}"
+        );
+    }
+    let row = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{table}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let resident_row = row("resident");
+    let column = |name: &str| header.iter().position(|c| *c == name).expect("a column");
+    assert_eq!(resident_row[column("MODE")], "Resident");
+    assert_eq!(resident_row[column("PHASE")], "Online");
+    assert_eq!(resident_row[column("NMS")], "3");
+    assert_eq!(
+        resident_row[column("VCORES")],
+        (3 * NM_CAPACITY.vcores).to_string()
+    );
+    assert_eq!(row("periodic")[column("MODE")], "Periodic");
+}
+
+/// One pool through the changes a cluster brings: a spec change the running pods refuse (drain,
+/// then new pods), a node that stops being eligible (drained, removed), an evicted NM pod
+/// (replaced) and a deleted node (its row and pod go).
+pub async fn pool_follows_spec_and_node_changes(world: Arc<World>) {
+    let ns = world.namespace("e2e-changes").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-changes-1", "e2e-changes-2", "e2e-changes-3"];
+    world.nodes(&nodes, &[("e2e/pool", "changes")]).await;
+    world.operator().await;
+    pools::create(
+        &world.client,
+        &manifest(&world, &ns, "changes", "changes", resident()),
+    )
+    .await;
+    let pods = wait_for_running(&world, &ns, "changes", &nodes).await;
+    let old_ids = register(&world, &pods, NM_CAPACITY);
+
+    // A new ConfigMap changes the pods' volumes, which a running pod refuses.
+    let maps: Api<ConfigMap> = Api::namespaced(world.client.clone(), &ns);
+    let map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "hadoop-conf-2"},
+        "data": {"yarn-site.xml": "<configuration/>"},
+    }))
+    .expect("a ConfigMap");
+    maps.create(&Default::default(), &map)
+        .await
+        .expect("ConfigMap created");
+    pools::patch_spec(
+        &world.client,
+        &ns,
+        "changes",
+        json!({"nodeManager": {"configMap": "hadoop-conf-2"}}),
+    )
+    .await;
+    let uses_new_config = |pod: &Pod| {
+        pod.spec.as_ref().is_some_and(|s| {
+            s.volumes.iter().flatten().any(|v| {
+                v.config_map
+                    .as_ref()
+                    .is_some_and(|c| c.name == "hadoop-conf-2")
+            })
+        })
+    };
+    let renewed = wait_for(
+        "NM pods recreated with the new ConfigMap",
+        Duration::from_secs(120),
+        || async {
+            let pods = node_manager_pods(&world.client, &ns, "changes").await;
+            (pods.len() == 3 && pods.iter().all(|p| running(p) && uses_new_config(p)))
+                .then_some(pods)
+        },
+    )
+    .await;
+    for id in &old_ids {
+        let drained = world.rm.writes().iter().any(|w| {
+            w.path.contains(&format!("/nodes/{id}/resource")) && w.body.contains("\"vCores\":0")
+        });
+        assert!(
+            drained,
+            "{id} was not set to zero on the RM before its pod went"
+        );
+    }
+    let reasons = event_reasons(&world.client, &ns, "changes").await;
+    for reason in ["DrainStarted", "NodeManagerRemoved"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "no {reason} Event: {reasons:?}"
+        );
+    }
+    register(&world, &renewed, NM_CAPACITY);
+
+    // A node that loses the pool's label: its NM is drained, then removed.
+    let node_api: Api<Node> = Api::all(world.client.clone());
+    node_api
+        .patch(
+            nodes[2],
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"e2e/pool": null}}})),
+        )
+        .await
+        .expect("label removed");
+    wait_for_running(&world, &ns, "changes", &nodes[..2]).await;
+
+    // An evicted NM pod (as Koordinator leaves it) is replaced by a new one.
+    let pod_api: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
+    let evicted = node_manager_pods(&world.client, &ns, "changes")
+        .await
+        .into_iter()
+        .find(|p| node_of(p) == nodes[1])
+        .expect("the NM on node 2");
+    pod_api
+        .patch_status(
+            &evicted.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"phase": "Failed", "reason": "Evicted",
+                "message": "The node was low on resource: memory."}})),
+        )
+        .await
+        .expect("pod marked evicted");
+    let old_uid = evicted.uid();
+    wait_for(
+        "the evicted NM pod replaced",
+        Duration::from_secs(90),
+        || async {
+            let pods = node_manager_pods(&world.client, &ns, "changes").await;
+            pods.into_iter()
+                .find(|p| node_of(p) == nodes[1] && running(p) && p.uid() != old_uid)
+        },
+    )
+    .await;
+
+    // A deleted node: its row leaves the status, and its pod goes.
+    node_api
+        .delete(nodes[0], &DeleteParams::default())
+        .await
+        .expect("node deleted");
+    wait_for_status(&world, &ns, "changes", "only node 2's row", |s| {
+        s.node_managers.len() == 1 && s.node_managers[0].node == nodes[1]
+    })
+    .await;
+    wait_for(
+        "the deleted node's NM pod gone",
+        Duration::from_secs(150),
+        || async {
+            let pods = node_manager_pods(&world.client, &ns, "changes").await;
+            (!pods.iter().any(|p| node_of(p) == nodes[0])).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Many Node updates per sync interval (each one reconciles the pool) while a pool is resident:
+/// its vertical loop still ticks at its own interval.
+pub async fn vertical_loop_ticks_through_a_node_update_storm(world: Arc<World>) {
+    let ns = world.namespace("e2e-storm").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-storm-1", "e2e-storm-2"];
+    world.nodes(&nodes, &[("e2e/pool", "storm")]).await;
+    world.operator().await;
+    pools::create(
+        &world.client,
+        &manifest(&world, &ns, "storm", "storm", resident()),
+    )
+    .await;
+    let pods = wait_for_running(&world, &ns, "storm", &nodes).await;
+    register(&world, &pods, NM_CAPACITY);
+    let pool_label = format!("pool=\"{ns}/storm\"");
+    let ticks = || async {
+        let operators = world.operators.lock().await;
+        let mut total = 0.0;
+        for operator in operators.iter() {
+            total += operator
+                .metric("elastic_yarn_operator_loop_ticks_total", &[&pool_label])
+                .await
+                .unwrap_or(0.0);
+        }
+        total
+    };
+    wait_for("the loop's first tick", Duration::from_secs(30), || async {
+        (ticks().await >= 1.0).then_some(())
+    })
+    .await;
+    let before = ticks().await;
+    let reconciles_before = reconciles(&world).await;
+    let node_api: Api<Node> = Api::all(world.client.clone());
+    let storm = Duration::from_secs(20);
+    let started = std::time::Instant::now();
+    let mut updates = 0u32;
+    while started.elapsed() < storm {
+        for node in nodes {
+            node_api
+                .patch(
+                    node,
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        &json!({"metadata": {"annotations": {"e2e/storm": updates.to_string()}}}),
+                    ),
+                )
+                .await
+                .expect("node updated");
+            updates += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed();
+    let during = ticks().await - before;
+    let reconciled = reconciles(&world).await - reconciles_before;
+    // The interval is 2 s: a loop that keeps its clock ticks about elapsed/2 times; one reset
+    // by every update would tick about never. Half is the line, far from both.
+    let expected = elapsed.as_secs_f64() / 2.0;
+    println!(
+        "storm: {updates} node updates and {reconciled} reconciles in {:.1} s; the loop ticked {during} times (about {expected:.0} expected)",
+        elapsed.as_secs_f64()
+    );
+    assert!(
+        reconciled >= 10.0,
+        "the storm did not reach the operator ({reconciled} reconciles)"
+    );
+    assert!(
+        during >= expected / 2.0,
+        "the vertical loop ticked {during} times in {:.1} s of node updates",
+        elapsed.as_secs_f64()
+    );
+}
+
+async fn reconciles(world: &World) -> f64 {
+    let operators = world.operators.lock().await;
+    let mut total = 0.0;
+    for operator in operators.iter() {
+        total += operator
+            .metric("elastic_yarn_operator_reconciles_total", &[])
+            .await
+            .unwrap_or(0.0);
+    }
+    total
+}
+
+/// Deleting a pool: the finalizer takes the pool's YARN label off its NMs and its entries out
+/// of the nodes' `thirdPartyAllocations`; then the real garbage collector removes the pods, the
+/// guarder token Secret and the Spark defaults ConfigMap.
+pub async fn deleting_a_pool_leaves_nothing_behind(world: Arc<World>) {
+    let ns = world.namespace("e2e-delete").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-delete-1", "e2e-delete-2"];
+    world.nodes(&nodes, &[("e2e/pool", "delete")]).await;
+    world.operator().await;
+    let mut pool = manifest(&world, &ns, "doomed", "delete", resident());
+    pool["spec"]["koordinator"] = json!({"accounting": "ThirdParty"});
+    pool["spec"]["shuffle"] =
+        json!({"uniffle": {"coordinators": ["uniffle-coordinator.uniffle:19999"]}});
+    pools::create(&world.client, &pool).await;
+    let pods = wait_for_running(&world, &ns, "doomed", &nodes).await;
+    let ids = register(&world, &pods, NM_CAPACITY);
+    wait_labelled(&world, &ids, "elastic").await;
+    let node_api: Api<Node> = Api::all(world.client.clone());
+    let entry = elastic_yarn_operator::controller::third_party::allocation_name(&ns, "doomed");
+    let has_entry = |node: &Node| {
+        node.annotations()
+            .get(elastic_yarn_operator::controller::third_party::ANNOTATION)
+            .is_some_and(|a| a.contains(&entry))
+    };
+    wait_for(
+        "thirdPartyAllocations on both nodes",
+        Duration::from_secs(60),
+        || async {
+            let mut all = true;
+            for node in nodes {
+                all &= node_api.get(node).await.is_ok_and(|n| has_entry(&n));
+            }
+            all.then_some(())
+        },
+    )
+    .await;
+    let selector = format!("{}=doomed", elastic_yarn_operator::build::names::POOL_LABEL);
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &ns);
+    let maps: Api<ConfigMap> = Api::namespaced(world.client.clone(), &ns);
+    let count = || async {
+        let params = ListParams::default().labels(&selector);
+        let pods = Api::<Pod>::namespaced(world.client.clone(), &ns)
+            .list(&params)
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(usize::MAX);
+        let secrets = secrets
+            .list(&params)
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(usize::MAX);
+        let maps = maps
+            .list(&params)
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(usize::MAX);
+        (pods, secrets, maps)
+    };
+    let (pod_count, secret_count, map_count) = count().await;
+    assert_eq!(pod_count, 2);
+    assert!(
+        secret_count >= 1,
+        "the guarder token Secret carries the pool's labels"
+    );
+    assert!(
+        map_count >= 1,
+        "the Spark defaults ConfigMap carries the pool's labels"
+    );
+
+    let pools_api: Api<elastic_yarn_operator::crd::ElasticNodePool> =
+        Api::namespaced(world.client.clone(), &ns);
+    pools_api
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .expect("pool deleted");
+    wait_for(
+        "the finalizer to let the pool go",
+        Duration::from_secs(60),
+        || async {
+            pools_api
+                .get_opt("doomed")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    wait_for(
+        "the garbage collector to remove the children",
+        Duration::from_secs(90),
+        || async { (count().await == (0, 0, 0)).then_some(()) },
+    )
+    .await;
+    for id in &ids {
+        let node = world.rm.cluster().node(id).expect("still known to the RM");
+        assert!(
+            !node.labels.iter().any(|l| l == "elastic"),
+            "{id} kept the pool's label"
+        );
+    }
+    for node in nodes {
+        let node = node_api.get(node).await.expect("node");
+        assert!(
+            !has_entry(&node),
+            "{} kept the pool's thirdPartyAllocations entry",
+            node.name_any()
+        );
+    }
+}
