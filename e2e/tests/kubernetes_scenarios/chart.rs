@@ -98,6 +98,25 @@ fn check_shape(set: &ValueSet, objects: &[Value]) {
 /// applied with `--dry-run=server`; the CRDs and the NM pods `render` builds for the examples,
 /// dry-run too.
 pub async fn chart_lints_and_renders_against_the_api_server(world: Arc<World>) {
+    if world.cluster.local.is_some() {
+        // The control plane was built with its release's version stamps.
+        let mut version = world.cluster.kubectl();
+        version.args(["version", "-o", "json"]);
+        let versions: Value = serde_json::from_str(&run(version).await).expect("version JSON");
+        let release = testkit::kubernetes::kubernetes_version();
+        assert!(
+            !release.is_empty(),
+            "KUBERNETES_VERSION in testkit/go/versions.env"
+        );
+        assert_eq!(
+            versions["serverVersion"]["gitVersion"], release,
+            "{versions}"
+        );
+        assert_eq!(
+            versions["clientVersion"]["gitVersion"], release,
+            "{versions}"
+        );
+    }
     let home = world.dir.join("helm-check");
     std::fs::create_dir_all(&home).expect("helm home");
     let mut lint = world.cluster.helm(&home);

@@ -23,6 +23,18 @@ use crate::supervised::Supervised;
 use crate::{free_port, wait_for_tcp};
 pub use certs::ClientCert;
 
+/// The versions `testkit/go/build` builds.
+const VERSIONS: &str = include_str!("../../go/versions.env");
+
+/// The Kubernetes release the control plane is built from (`KUBERNETES_VERSION` in
+/// `testkit/go/versions.env`).
+pub fn kubernetes_version() -> &'static str {
+    VERSIONS
+        .lines()
+        .find_map(|line| line.strip_prefix("KUBERNETES_VERSION="))
+        .map_or("", str::trim)
+}
+
 /// Turns a skip into a failure (the test command sets it).
 pub const REQUIRE_E2E: &str = "ELASTIC_YARN_REQUIRE_E2E";
 /// The folder of prebuilt binaries (`testkit/go/build` prints it); without it the tests build
