@@ -156,22 +156,185 @@ pub async fn wait_to_lead(
     }
 }
 
+impl LeaseSettings {
+    /// How long after its last renewal the holder still acts: two thirds of the Lease's
+    /// duration, so that it has stopped well before another replica may take the Lease over.
+    pub fn renew_deadline(&self) -> Duration {
+        self.duration * 2 / 3
+    }
+}
+
+/// What every action of a leading replica checks first: whether its last renewal is recent
+/// enough that no other replica may hold the Lease. A process that was frozen (SIGSTOP, a VM
+/// pause) finds its leadership stale the moment it wakes, before any timer of
+/// [`keep_leading`] has run, and does nothing.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    state: std::sync::Arc<LeadershipState>,
+}
+
+#[derive(Debug)]
+struct LeadershipState {
+    epoch: tokio::time::Instant,
+    renewed_ms: std::sync::atomic::AtomicU64,
+    deadline: Duration,
+}
+
+/// `renewed_ms` before the first renewal.
+const NEVER: u64 = u64::MAX;
+
+impl Leadership {
+    /// Leadership not held yet, valid for `settings.renew_deadline()` after each renewal.
+    pub fn new(settings: &LeaseSettings) -> Leadership {
+        Leadership {
+            state: std::sync::Arc::new(LeadershipState {
+                epoch: tokio::time::Instant::now(),
+                renewed_ms: std::sync::atomic::AtomicU64::new(NEVER),
+                deadline: settings.renew_deadline(),
+            }),
+        }
+    }
+
+    fn renewed(&self, at: tokio::time::Instant) {
+        let ms = u64::try_from(at.duration_since(self.state.epoch).as_millis())
+            .unwrap_or(NEVER - 1)
+            .min(NEVER - 1);
+        let _ = self.state.renewed_ms.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |old| Some(if old == NEVER { ms } else { old.max(ms) }),
+        );
+    }
+
+    /// Whether this replica may still act.
+    pub fn is_current(&self) -> bool {
+        let renewed_ms = self
+            .state
+            .renewed_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if renewed_ms == NEVER {
+            return false;
+        }
+        let renewed = self.state.epoch + Duration::from_millis(renewed_ms);
+        tokio::time::Instant::now() < renewed + self.state.deadline
+    }
+}
+
+/// Why a request was not sent: this replica does not (or no longer) hold the Lease.
+#[derive(Debug, thiserror::Error)]
+#[error("not leading: writes are refused until this replica holds the Lease again")]
+pub struct NotLeading;
+
+/// A layer for the replica's Kubernetes client that refuses every write (anything but GET and
+/// HEAD, the Lease's own requests excepted) while its [`Leadership`] is not current. Checked on
+/// each request, so a request made after the process was frozen past its Lease never leaves,
+/// wherever in a reconcile it was.
+#[derive(Clone, Debug)]
+pub struct FenceLayer {
+    leadership: Leadership,
+}
+
+impl FenceLayer {
+    /// A fence over `leadership`.
+    pub fn new(leadership: Leadership) -> FenceLayer {
+        FenceLayer { leadership }
+    }
+}
+
+impl<S> tower::Layer<S> for FenceLayer {
+    type Service = Fence<S>;
+
+    fn layer(&self, inner: S) -> Fence<S> {
+        Fence {
+            inner,
+            leadership: self.leadership.clone(),
+        }
+    }
+}
+
+/// The service [`FenceLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct Fence<S> {
+    inner: S,
+    leadership: Leadership,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Whether a request changes something outside the Lease.
+pub fn fenced(method: &http::Method, path: &str) -> bool {
+    let reads = matches!(*method, http::Method::GET | http::Method::HEAD);
+    !reads && !path.starts_with("/apis/coordination.k8s.io/")
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Fence<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Response: Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if fenced(request.method(), request.uri().path()) && !self.leadership.is_current() {
+            return Box::pin(std::future::ready(Err(Box::new(NotLeading) as BoxError)));
+        }
+        let answer = self.inner.call(request);
+        Box::pin(async move { answer.await.map_err(Into::into) })
+    }
+}
+
+/// A Kubernetes client from the environment whose writes are fenced by `leadership`.
+pub async fn fenced_client(leadership: &Leadership) -> Result<kube::Client, kube::Error> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&FenceLayer::new(leadership.clone()))
+        .build())
+}
+
 /// Renews the Lease every `renew_every` and returns when it is lost: taken by another replica,
-/// or not renewable for a whole Lease duration (an API outage), after which another replica may
-/// hold it.
-pub async fn keep_leading(api: Api<Lease>, settings: LeaseSettings) {
-    let mut failures_since = None;
+/// or not renewed within [`LeaseSettings::renew_deadline`] of the last renewal (an API outage,
+/// a request that hangs). Every attempt is bounded by that deadline, so a replica never acts
+/// past it, long before another may take the Lease (no split brain). Each renewal refreshes
+/// `leadership`.
+pub async fn keep_leading(api: Api<Lease>, settings: LeaseSettings, leadership: Leadership) {
+    let mut renewed_at = tokio::time::Instant::now();
+    leadership.renewed(renewed_at);
     loop {
         tokio::time::sleep(settings.renew_every).await;
-        match try_hold(&api, &settings).await {
-            Ok(true) => failures_since = None,
-            Ok(false) => return,
-            Err(error) => {
-                tracing::warn!(%error, "cannot renew the Lease");
-                let since = *failures_since.get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= settings.duration {
-                    return;
-                }
+        let attempt = tokio::time::Instant::now();
+        let deadline = renewed_at + settings.renew_deadline();
+        let Some(left) = deadline
+            .checked_duration_since(attempt)
+            .filter(|d| !d.is_zero())
+        else {
+            tracing::warn!(lease = %settings.name, "the Lease was not renewed in time: stepping down");
+            return;
+        };
+        match tokio::time::timeout(left, try_hold(&api, &settings)).await {
+            // Counted from before the request: the API server may have taken a while.
+            Ok(Ok(true)) => {
+                renewed_at = attempt;
+                leadership.renewed(attempt);
+            }
+            Ok(Ok(false)) => return,
+            Ok(Err(error)) => tracing::warn!(%error, "cannot renew the Lease"),
+            Err(_) => {
+                tracing::warn!(lease = %settings.name, "renewing the Lease hung past its deadline: stepping down");
+                return;
             }
         }
     }
@@ -234,5 +397,104 @@ mod tests {
         let renewed = held_spec(&settings, Some(&taken), now, false);
         assert_eq!(renewed.lease_transitions, Some(1));
         assert_eq!(renewed.acquire_time, taken.acquire_time);
+    }
+}
+
+#[cfg(test)]
+mod renewal_tests {
+    use std::time::Duration;
+
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    use super::*;
+
+    fn settings() -> LeaseSettings {
+        LeaseSettings {
+            name: "elastic-yarn-operator".to_owned(),
+            identity: "operator-a".to_owned(),
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_that_hangs_steps_down_before_another_may_take_over() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Lease> = Api::namespaced(kube::Client::new(service, "default"), "yarn");
+        let started = tokio::time::Instant::now();
+        let leadership = Leadership::new(&settings());
+        let leading = tokio::spawn(keep_leading(api, settings(), leadership.clone()));
+        // The API server takes the request and never answers.
+        let (_request, _never) = handle.next_request().await.expect("a renewal");
+        leading.await.expect("keep_leading returned");
+        let acted_for = started.elapsed();
+        assert!(
+            acted_for <= settings().renew_deadline(),
+            "stepped down after {acted_for:?}, past the renew deadline"
+        );
+        assert!(
+            acted_for < settings().duration,
+            "before the Lease could expire"
+        );
+        assert!(
+            !leadership.is_current(),
+            "nothing acts on a stale leadership"
+        );
+    }
+
+    #[test]
+    fn only_writes_outside_the_lease_are_fenced() {
+        assert!(fenced(
+            &http::Method::PATCH,
+            "/api/v1/namespaces/yarn/pods/nm-1"
+        ));
+        assert!(fenced(
+            &http::Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/yarn/events"
+        ));
+        assert!(!fenced(&http::Method::GET, "/api/v1/pods"));
+        assert!(!fenced(
+            &http::Method::PUT,
+            "/apis/coordination.k8s.io/v1/namespaces/elastic-yarn/leases/elastic-yarn-operator"
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fenced_client_sends_no_write_once_leadership_is_stale() {
+        use tower::Layer;
+        let (service, mut handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let leadership = Leadership::new(&settings());
+        let client = kube::Client::new(FenceLayer::new(leadership.clone()).layer(service), "yarn");
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, "yarn");
+        let refused = pods
+            .delete("nm-1", &kube::api::DeleteParams::default())
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("not leading"), "{refused}");
+        leadership.renewed(tokio::time::Instant::now());
+        let sent = tokio::spawn(async move {
+            pods.delete("nm-1", &kube::api::DeleteParams::default())
+                .await
+        });
+        let (request, _answer) = handle.next_request().await.expect("the delete goes out");
+        assert_eq!(request.method(), http::Method::DELETE);
+        drop(sent);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leadership_goes_stale_without_renewals_whatever_the_timers_do() {
+        let leadership = Leadership::new(&settings());
+        assert!(!leadership.is_current(), "not before the first renewal");
+        leadership.renewed(tokio::time::Instant::now());
+        assert!(leadership.is_current());
+        // A frozen process: time passes, no task runs.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(!leadership.is_current());
+        leadership.renewed(tokio::time::Instant::now());
+        assert!(leadership.is_current());
     }
 }

@@ -99,6 +99,13 @@ pub enum ScrapeFailure {
     /// The windows refused the sample (cannot happen with a monotonic clock; kept honest).
     #[error("sample refused: {0}")]
     Rejected(#[from] SampleRejected),
+    /// koordlet serves the very same page, byte for byte, for too long: it is hung, and its
+    /// values are no news. No sample is taken, so the windows go stale.
+    #[error("koordlet has served the same page for {seconds} s")]
+    Frozen {
+        /// For how long.
+        seconds: u64,
+    },
 }
 
 impl ScrapeFailure {
@@ -110,12 +117,13 @@ impl ScrapeFailure {
             ScrapeFailure::Availability(e) => e.category(),
             ScrapeFailure::YarnUsage(e) => e.category(),
             ScrapeFailure::Rejected(e) => e.category(),
+            ScrapeFailure::Frozen { .. } => "frozen_page",
         }
     }
 }
 
 /// Every category a scrape can fail with, so that each counter exists from the start.
-pub const SCRAPE_ERROR_REASONS: [&str; 14] = [
+pub const SCRAPE_ERROR_REASONS: [&str; 15] = [
     "connect",
     "timeout",
     "http_status",
@@ -130,7 +138,15 @@ pub const SCRAPE_ERROR_REASONS: [&str; 14] = [
     "bad_pattern",
     "not_finite",
     "out_of_order",
+    "frozen_page",
 ];
+
+/// A page identical to the last ones for this long counts as frozen: koordlet's node usage
+/// series change with every collection (each second by default).
+pub const FROZEN_AFTER_MS: u64 = 60_000;
+/// Koordinator's batch allocatable counts this long after koordlet last reported it; then it is
+/// left out of the report rather than repeated forever.
+pub const BATCH_ALLOCATABLE_TTL_MS: u64 = 120_000;
 
 /// What one scrape gave.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -167,7 +183,10 @@ pub struct Exporter {
     memory: WindowedSeries,
     suppress: SuppressTracker,
     latest: Option<Latest>,
-    batch_allocatable: Option<BatchAllocatable>,
+    /// koord-manager's batch allocatable and when koordlet last reported it (monotonic ms).
+    batch_allocatable: Option<(BatchAllocatable, u64)>,
+    /// A hash of the last page and since when it has been the same (monotonic ms).
+    same_page: Option<(u64, u64)>,
     scrapes: u64,
     errors: BTreeMap<&'static str, u64>,
     last_error: Option<String>,
@@ -183,6 +202,7 @@ impl Exporter {
             suppress: SuppressTracker::default(),
             latest: None,
             batch_allocatable: None,
+            same_page: None,
             scrapes: 0,
             errors: BTreeMap::new(),
             last_error: None,
@@ -221,15 +241,21 @@ impl Exporter {
         page: Result<&str, FetchError>,
         yarn: Result<Option<YarnUsage>, CgroupError>,
     ) -> Result<ScrapeOutcome, ScrapeFailure> {
-        let page = koordlet::parse_page(page?, Some(&self.config.node))?;
+        let text = page?;
+        self.check_not_frozen(at.monotonic_ms, text)?;
+        let page = koordlet::parse_page(text, Some(&self.config.node))?;
         self.suppress.observe(at.monotonic_ms, &page);
         if page.batch_allocatable_cpu_cores.is_some()
             || page.batch_allocatable_memory_bytes.is_some()
         {
-            self.batch_allocatable = Some(BatchAllocatable {
-                cpu_cores: page.batch_allocatable_cpu_cores,
-                memory_bytes: page.batch_allocatable_memory_bytes,
-            });
+            self.batch_allocatable = Some((
+                BatchAllocatable {
+                    cpu_cores: page.batch_allocatable_cpu_cores,
+                    memory_bytes: page.batch_allocatable_memory_bytes,
+                    age_seconds: None,
+                },
+                at.monotonic_ms,
+            ));
         }
         let suppress = self
             .suppress
@@ -253,6 +279,26 @@ impl Exporter {
             inputs,
         });
         Ok(ScrapeOutcome::Sample(available))
+    }
+
+    /// Fails when koordlet has served this very page for [`FROZEN_AFTER_MS`] or longer.
+    fn check_not_frozen(&mut self, now_ms: u64, text: &str) -> Result<(), ScrapeFailure> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        let hash = hasher.finish();
+        match self.same_page {
+            Some((last, since)) if last == hash => {
+                let for_ms = now_ms.saturating_sub(since);
+                if for_ms >= FROZEN_AFTER_MS {
+                    return Err(ScrapeFailure::Frozen {
+                        seconds: for_ms / 1000,
+                    });
+                }
+            }
+            _ => self.same_page = Some((hash, now_ms)),
+        }
+        Ok(())
     }
 
     /// The windows as they stand at `now` (samples older than a window leave it, even when no
@@ -279,7 +325,13 @@ impl Exporter {
                 .map(|(reason, count)| ((*reason).to_owned(), *count))
                 .collect(),
             last_error: self.last_error.clone(),
-            batch_allocatable: self.batch_allocatable,
+            batch_allocatable: self.batch_allocatable.and_then(|(allocatable, at_ms)| {
+                let age_ms = now.monotonic_ms.saturating_sub(at_ms);
+                (age_ms < BATCH_ALLOCATABLE_TTL_MS).then_some(BatchAllocatable {
+                    age_seconds: Some(age_ms as f64 / 1000.0),
+                    ..allocatable
+                })
+            }),
         }
     }
 }
@@ -350,6 +402,60 @@ mod tests {
         assert_eq!(latest.timestamp_seconds, 1_800_000_001.0);
         assert_eq!(report.batch_allocatable.unwrap().cpu_cores, Some(16.0));
         assert!(report.scrape_errors.is_empty());
+    }
+
+    #[test]
+    fn a_page_that_never_changes_is_frozen_and_the_windows_go_stale() {
+        let mut exporter = exporter();
+        let page = render_page("node-a", &values(20.0), 0);
+        for second in 0..60 {
+            exporter
+                .observe(at(second), Ok(&page), yarn(3.0))
+                .expect("the same page is fine for a while");
+        }
+        let frozen = exporter.observe(at(60), Ok(&page), yarn(3.0));
+        assert!(
+            matches!(frozen, Err(ScrapeFailure::Frozen { seconds: 60 })),
+            "{frozen:?}"
+        );
+        let report = exporter.report(at(90));
+        assert_eq!(report.scrape_errors.get("frozen_page"), Some(&1));
+        assert_eq!(
+            report.latest.unwrap().age_seconds,
+            31.0,
+            "no sample since 59 s"
+        );
+        // koordlet comes back: a new page is a sample again.
+        let moved = render_page("node-a", &values(21.0), 0);
+        assert!(exporter.observe(at(91), Ok(&moved), yarn(3.0)).is_ok());
+    }
+
+    #[test]
+    fn batch_allocatable_ages_and_leaves_the_report_when_koordlet_stops_reporting_it() {
+        let mut exporter = exporter();
+        exporter
+            .observe(
+                at(0),
+                Ok(&render_page("node-a", &values(20.0), 0)),
+                yarn(3.0),
+            )
+            .unwrap();
+        let without = render_page("node-a", &values(20.5), 0)
+            .lines()
+            .filter(|l| !l.contains("node_resource_allocatable"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        exporter.observe(at(30), Ok(&without), yarn(3.0)).unwrap();
+        let report = exporter.report(at(30));
+        let allocatable = report.batch_allocatable.expect("still within its time");
+        assert_eq!(allocatable.age_seconds, Some(30.0));
+        let later = render_page("node-a", &values(21.0), 0)
+            .lines()
+            .filter(|l| !l.contains("node_resource_allocatable"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        exporter.observe(at(120), Ok(&later), yarn(3.0)).unwrap();
+        assert_eq!(exporter.report(at(120)).batch_allocatable, None);
     }
 
     #[test]
@@ -540,6 +646,7 @@ mod tests {
             .into(),
             SampleRejected::NotFinite.into(),
             SampleRejected::OutOfOrder.into(),
+            ScrapeFailure::Frozen { seconds: 60 },
         ];
         let mut categories: Vec<&str> = failures.iter().map(ScrapeFailure::category).collect();
         categories.sort_unstable();

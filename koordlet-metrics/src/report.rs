@@ -61,4 +61,7 @@ pub struct BatchAllocatable {
     /// Bytes (`kubernetes.io/batch-memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
+    /// Seconds since koordlet last reported it (absent from older exporters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<f64>,
 }

@@ -281,6 +281,7 @@ fn main() {
                     url::Url::parse(&format!("http://{exporter_address}/worker-{i}/")).expect("url"),
                 ),
                 guarder: None,
+                batch_allocatable: None,
             })
             .collect();
         for round in 1..=rounds {

@@ -1,12 +1,38 @@
 //! Which Kubernetes nodes may run a pool's NodeManagers: the pool's node selector, tolerations
 //! and required node affinity, checked the way the scheduler would, plus the node being Ready and
-//! schedulable. Pure, so that the controller and `render` agree.
+//! schedulable; and what Koordinator lets batch work use on a node. Pure, so that the
+//! controller and `render` agree.
 
 use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration,
 };
+use kube_quantity::ParsedQuantity;
 
 use crate::crd::PlacementSpec;
+use crate::policy::BatchAllocatable;
+
+/// Koordinator's batch CPU in a node's allocatable, milli-cores.
+pub const BATCH_CPU: &str = "kubernetes.io/batch-cpu";
+/// Koordinator's batch memory in a node's allocatable, bytes.
+pub const BATCH_MEMORY: &str = "kubernetes.io/batch-memory";
+
+/// Koordinator's batch allocatable on the Node object (`kubernetes.io/batch-cpu` in
+/// milli-cores, `kubernetes.io/batch-memory` in bytes), as of when the Node was read; `None`
+/// when either is missing, unreadable, negative or not finite.
+pub fn batch_allocatable(node: &Node) -> Option<BatchAllocatable> {
+    let allocatable = node.status.as_ref()?.allocatable.as_ref()?;
+    let value = |name: &str| {
+        let quantity = ParsedQuantity::try_from(allocatable.get(name)?).ok()?;
+        quantity
+            .to_bytes_f64()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    Some(BatchAllocatable {
+        cpu_cores: value(BATCH_CPU)? / 1000.0,
+        memory_mb: value(BATCH_MEMORY)? / f64::from(1u32 << 20),
+        age_seconds: 0,
+    })
+}
 
 /// Why a node may not run the pool's NMs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -305,5 +331,51 @@ mod tests {
                 "2026-11-24T00:00:00Z".parse().unwrap(),
             ));
         assert_eq!(check(&deleting, &placement), Err(Ineligible::Deleting));
+    }
+}
+
+#[cfg(test)]
+mod batch_allocatable_tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn node_with(cpu: Option<&str>, memory: Option<&str>) -> Node {
+        let mut allocatable = serde_json::Map::new();
+        if let Some(cpu) = cpu {
+            allocatable.insert(BATCH_CPU.to_owned(), cpu.into());
+        }
+        if let Some(memory) = memory {
+            allocatable.insert(BATCH_MEMORY.to_owned(), memory.into());
+        }
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "worker-7"},
+            "status": {"allocatable": allocatable},
+        }))
+        .unwrap()
+    }
+
+    #[rstest]
+    #[case::plain_integers("40000", "137438953472", 40.0, 131_072.0)]
+    #[case::suffixes("40k", "128Gi", 40.0, 131_072.0)]
+    #[case::fractions_of_a_core("1500", "512Mi", 1.5, 512.0)]
+    fn koordinator_units_become_cores_and_mib(
+        #[case] cpu: &str,
+        #[case] memory: &str,
+        #[case] cores: f64,
+        #[case] mib: f64,
+    ) {
+        let got = batch_allocatable(&node_with(Some(cpu), Some(memory))).unwrap();
+        assert!((got.cpu_cores - cores).abs() < 1e-9, "{got:?}");
+        assert!((got.memory_mb - mib).abs() < 1e-6, "{got:?}");
+    }
+
+    #[rstest]
+    #[case::no_cpu(None, Some("1Gi"))]
+    #[case::no_memory(Some("1000"), None)]
+    #[case::garbage(Some("lots"), Some("1Gi"))]
+    #[case::negative(Some("-1000"), Some("1Gi"))]
+    fn missing_or_bad_values_give_nothing(#[case] cpu: Option<&str>, #[case] memory: Option<&str>) {
+        assert_eq!(batch_allocatable(&node_with(cpu, memory)), None);
     }
 }

@@ -97,7 +97,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(settings)) {
+            let result = runtime.block_on(run(settings));
+            // A replica that stopped leading must exit now, whatever may still run.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("error: {error:#}");

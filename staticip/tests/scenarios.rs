@@ -109,6 +109,7 @@ fn holder(node: &str, uid: Option<&str>) -> Option<staticip::crd::Holder> {
 
 fn context(client: Client) -> Arc<Context> {
     Arc::new(Context {
+        leadership: None,
         client,
         settings: ControllerSettings {
             // One at a time, so the script's order is the order of requests.

@@ -4,20 +4,29 @@
 //! read end of a pipe whose write end only this process has: when the test process ends for any
 //! reason, the pipe closes, and the watchdog stops the component (SIGTERM, then SIGKILL).
 //! Lines written to the pipe are signals for the component, which lets a test kill it on demand.
+//! The watchdog exits with the component, so [`Supervised::running`] tells whether it runs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// A background list reads /dev/null as its stdin, so the control pipe is kept on fd 3.
 const WATCHDOG: &str = r#"
-"$@" </dev/null &
+exec 3<&0
+"$@" </dev/null 3<&- &
 child=$!
-echo "$child" >&2
-while read -r signal; do kill -s "$signal" "$child" 2>/dev/null; done
-kill -s TERM "$child" 2>/dev/null
-for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$child" 2>/dev/null || exit 0; sleep 0.2; done
-kill -s KILL "$child" 2>/dev/null
+(
+  while read -r signal <&3; do kill -s "$signal" "$child" 2>/dev/null; done
+  kill -s TERM "$child" 2>/dev/null
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$child" 2>/dev/null || exit 0; sleep 0.2; done
+  kill -s KILL "$child" 2>/dev/null
+) &
+guard=$!
+wait "$child"
+status=$?
+kill "$guard" 2>/dev/null
+exit "$status"
 "#;
 
 /// A component running under its watchdog, its output in a log file.

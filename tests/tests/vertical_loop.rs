@@ -363,6 +363,16 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
             vcores: 12,
         },
     ));
+    // The RM allocated the four containers: the AM 1 vcore, each executor 3 (10 vcores), so a
+    // shrink below that leaves running work holding more than the NM's capacity.
+    cluster.set_used(
+        &node,
+        Capacity {
+            memory_mb: 10 * MIB_PER_VCORE,
+            vcores: 10,
+        },
+        4,
+    );
     let rm = RmDouble::new(cluster, Role::Active, DoubleAuth::Simple);
     let (rm_address, _rm_task) = rm.clone().spawn().await.expect("the test setup works");
     let guarder = Url::parse(&guarder_url).expect("the test setup works");
@@ -411,6 +421,7 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
         yarn_node_id: node.clone(),
         exporter: Some(Url::parse(&exporter_url).expect("the test setup works")),
         guarder: Some(proxy_url),
+        batch_allocatable: None,
     }];
 
     // Tick every 300 ms; watch the guarder's status in between.

@@ -41,6 +41,53 @@ fn acting_writes<'a>(
     })
 }
 
+/// Sends `signal` to the `leader` replica; returns its credential and `next`'s.
+async fn signal_leader(world: &World, leader: &str, next: &str, signal: &str) -> (String, String) {
+    let mut operators = world.operators.lock().await;
+    let next_credential = operators
+        .iter()
+        .find(|o| o.identity == next)
+        .map(|o| o.credential.clone())
+        .expect("the next replica");
+    let process = operators
+        .iter_mut()
+        .find(|o| o.identity == leader)
+        .expect("the leader's process");
+    process.process.signal(signal);
+    (process.credential.clone(), next_credential)
+}
+
+/// Waits for `next` to hold the Lease, then deletes the pool's NM pod on `node` and waits for
+/// the new leader to recreate it: proof that it acts.
+async fn next_leader_acts(world: &World, next: &str, ns: &str, pool: &str, node: &str) {
+    wait_for(
+        "the next replica to take the Lease",
+        Duration::from_secs(90),
+        || async { (holder(world).await.as_deref() == Some(next)).then_some(()) },
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(world.client.clone(), ns);
+    let victim = node_manager_pods(&world.client, ns, pool)
+        .await
+        .into_iter()
+        .find(|p| node_of(p) == node)
+        .expect("an NM pod");
+    pods.delete(&victim.name_any(), &DeleteParams::default())
+        .await
+        .expect("pod deleted");
+    wait_for(
+        "the new leader to recreate the NM pod",
+        Duration::from_secs(90),
+        || async {
+            node_manager_pods(&world.client, ns, pool)
+                .await
+                .into_iter()
+                .find(|p| node_of(p) == node && running(p) && p.uid() != victim.uid())
+        },
+    )
+    .await;
+}
+
 pub async fn one_leader_acts_at_a_time(world: Arc<World>) {
     let Some(log) = world.cluster.audit_log() else {
         println!(
@@ -75,49 +122,9 @@ pub async fn one_leader_acts_at_a_time(world: Arc<World>) {
         "the leader kept the Lease"
     );
 
-    let (first_credential, second_credential) = {
-        let mut operators = world.operators.lock().await;
-        let second_credential = operators
-            .iter()
-            .find(|o| o.identity == second)
-            .map(|o| o.credential.clone())
-            .expect("the second replica");
-        let leader = operators
-            .iter_mut()
-            .find(|o| o.identity == first)
-            .expect("the leader's process");
-        leader.process.signal("KILL");
-        (leader.credential.clone(), second_credential)
-    };
+    let (first_credential, second_credential) = signal_leader(&world, &first, second, "KILL").await;
     let killed_at = Timestamp::now();
-    wait_for(
-        "the second replica to take the Lease",
-        Duration::from_secs(90),
-        || async { (holder(&world).await.as_deref() == Some(second)).then_some(()) },
-    )
-    .await;
-
-    // The new leader acts: a deleted NM pod comes back.
-    let pods: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
-    let victim = node_manager_pods(&world.client, &ns, "handover")
-        .await
-        .into_iter()
-        .find(|p| node_of(p) == nodes[0])
-        .expect("an NM pod");
-    pods.delete(&victim.name_any(), &DeleteParams::default())
-        .await
-        .expect("pod deleted");
-    wait_for(
-        "the new leader to recreate the NM pod",
-        Duration::from_secs(90),
-        || async {
-            node_manager_pods(&world.client, &ns, "handover")
-                .await
-                .into_iter()
-                .find(|p| node_of(p) == nodes[0] && running(p) && p.uid() != victim.uid())
-        },
-    )
-    .await;
+    next_leader_acts(&world, second, &ns, "handover", nodes[0]).await;
 
     let events = events_of(
         log,
@@ -141,5 +148,84 @@ pub async fn one_leader_acts_at_a_time(world: Arc<World>) {
     assert!(
         first_of_second > killed_at,
         "{second} wrote while {first} still lived"
+    );
+}
+
+/// The leader is frozen (SIGSTOP) past its Lease; another takes over and acts; the frozen one
+/// wakes (SIGCONT) and, its leadership stale, writes nothing before it steps down.
+pub async fn a_frozen_leader_wakes_up_and_does_nothing(world: Arc<World>) {
+    let Some(log) = world.cluster.audit_log() else {
+        println!(
+            "a_frozen_leader_wakes_up_and_does_nothing: needs the local control plane's audit log; not checked on this cluster"
+        );
+        return;
+    };
+    world.operator().await;
+    let frozen = holder(&world).await.expect("a leader");
+    let next = "operator-c";
+    world.start_operator(next).await;
+    let ns = world.namespace("e2e-frozen").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-frozen-1"];
+    world.nodes(&nodes, &[("e2e/pool", "frozen")]).await;
+    pools::create(
+        &world.client,
+        &manifest(&world, &ns, "frozen", "frozen", resident()),
+    )
+    .await;
+    wait_for_running(&world, &ns, "frozen", &nodes).await;
+
+    let (frozen_credential, next_credential) = signal_leader(&world, &frozen, next, "STOP").await;
+    let frozen_at = Timestamp::now();
+    next_leader_acts(&world, next, &ns, "frozen", nodes[0]).await;
+
+    // The frozen one wakes up, with every watch and timer due at once.
+    let woke_at = Timestamp::now();
+    {
+        let mut operators = world.operators.lock().await;
+        let leader = operators
+            .iter_mut()
+            .find(|o| o.identity == frozen)
+            .expect("the frozen process");
+        leader.process.signal("CONT");
+    }
+    wait_for(
+        "the woken replica to step down and exit",
+        Duration::from_secs(60),
+        || async {
+            let mut operators = world.operators.lock().await;
+            let leader = operators.iter_mut().find(|o| o.identity == frozen)?;
+            (!leader.process.running()).then_some(())
+        },
+    )
+    .await;
+
+    let events = events_of(
+        log,
+        &service_account_user(RELEASE_NAMESPACE, "elastic-yarn-operator"),
+    );
+    let first_of_next = acting_writes(&events, &next_credential)
+        .map(|e| e.request_received_timestamp)
+        .min()
+        .expect("the next leader wrote");
+    // A request in flight when the process froze may still land; nothing may land once the
+    // other replica acts, or after the frozen one wakes.
+    let after_waking: Vec<&AuditEvent> = acting_writes(&events, &frozen_credential)
+        .filter(|e| e.request_received_timestamp >= first_of_next.min(woke_at))
+        .collect();
+    println!(
+        "frozen leader: {frozen} frozen at {frozen_at}, {next} first wrote at {first_of_next}, {frozen} woke at {woke_at} and wrote {} times after that",
+        after_waking.len()
+    );
+    assert!(
+        after_waking.is_empty(),
+        "the frozen replica wrote after it lost the Lease: {:?}",
+        after_waking
+            .iter()
+            .map(|e| format!(
+                "{} {} {}",
+                e.request_received_timestamp, e.verb, e.request_uri
+            ))
+            .collect::<Vec<_>>()
     );
 }

@@ -41,7 +41,7 @@ pub struct RunArgs {
     #[arg(long, env = "GUARDER_IMAGE")]
     guarder_image: Option<String>,
     /// RM writes per second per pool.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = crate::vertical::DEFAULT_RM_WRITES_PER_SECOND)]
     rm_writes_per_second: f64,
     /// Client keytab file merged from Kerberos pools' Secrets (GSSAPI reads it).
     #[arg(long, env = "KRB5_CLIENT_KTNAME")]
@@ -77,10 +77,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .client_keytab
             .map(|path| PathBuf::from(path.trim_start_matches("FILE:"))),
     };
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(crate::controller::run(settings))?;
+        .build()?;
+    let result = runtime.block_on(crate::controller::run(settings));
+    // A replica that stopped leading must exit now, whatever may still run in the background.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -113,6 +116,7 @@ fn parse_node_manager(text: &str) -> Result<NodeManagerArg, String> {
         yarn_node_id: id,
         exporter,
         guarder,
+        batch_allocatable: None,
     }))
 }
 
@@ -172,6 +176,11 @@ fn applied_text(applied: &Applied) -> String {
                 .unwrap_or_default()
         ),
         Applied::GuarderOnly { target } => format!("guarder target {target}"),
+        Applied::Protected { target } => {
+            format!("RM unreadable; guarder target {target}")
+        }
+        Applied::GuarderRestored { target } => format!("guarder target restored: {target}"),
+        Applied::Unknown => "unknown (RM unreadable)".to_owned(),
         Applied::RateLimited => "rate limited".to_owned(),
         Applied::Failed { category, message } => format!("failed [{category}]: {message}"),
     }
@@ -215,14 +224,20 @@ pub fn vertical(args: VerticalArgs) -> anyhow::Result<ExitCode> {
     let loop_settings = LoopSettings {
         policy: validated.policy,
         settings: validated.settings,
-        rm_writes_per_second: 20.0,
-        rm_write_burst: 50,
+        rm_writes_per_second: crate::vertical::DEFAULT_RM_WRITES_PER_SECOND,
+        rm_write_burst: crate::vertical::DEFAULT_RM_WRITE_BURST,
         concurrency: 64,
     };
-    let interval = args
-        .interval_seconds
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(validated.sync_interval, Duration::from_secs_f64);
+    let interval = match args.interval_seconds {
+        None => validated.sync_interval,
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 => {
+            Duration::from_secs_f64(seconds)
+        }
+        Some(seconds) => {
+            eprintln!("--interval-seconds {seconds} must be above 0 and at most 3600");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let nms: Vec<NodeManagerEndpoints> = args.nms.into_iter().map(|a| a.0).collect();
     let metrics = crate::vertical::reader(&validated.metrics, Duration::from_secs(3), 64)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -62,8 +62,8 @@ impl Default for ControllerSettings {
     fn default() -> Self {
         ControllerSettings {
             build: BuildSettings::default(),
-            rm_writes_per_second: 20.0,
-            rm_write_burst: 50,
+            rm_writes_per_second: crate::vertical::DEFAULT_RM_WRITES_PER_SECOND,
+            rm_write_burst: crate::vertical::DEFAULT_RM_WRITE_BURST,
             concurrency: 64,
             resync: Duration::from_secs(60),
             endpoint_timeout: Duration::from_secs(3),
@@ -85,6 +85,8 @@ pub struct Context {
     pub runtimes: Mutex<HashMap<String, PoolRuntime>>,
     /// The merged client keytab.
     pub keytabs: Mutex<KeytabStore>,
+    /// The leader Lease this replica acts under (`None`: no election, as in tests).
+    pub leadership: Option<leader::Leadership>,
 }
 
 impl std::fmt::Debug for Context {
@@ -111,7 +113,21 @@ impl Context {
             recorder,
             runtimes: Mutex::new(HashMap::new()),
             keytabs: Mutex::new(keytabs),
+            leadership: None,
         }
+    }
+
+    /// The same context, acting only while `leadership` is current.
+    pub fn leading(mut self, leadership: leader::Leadership) -> Context {
+        self.leadership = Some(leadership);
+        self
+    }
+
+    /// Whether this replica may act (always, without an election).
+    pub fn may_act(&self) -> bool {
+        self.leadership
+            .as_ref()
+            .is_none_or(leader::Leadership::is_current)
     }
 }
 
@@ -202,7 +218,10 @@ pub struct RunSettings {
 
 /// Runs the operator until SIGTERM/SIGINT or until leadership is lost.
 pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    // Every write of this replica goes through the fence: none leaves while it does not hold
+    // the Lease, however it got there (frozen, partitioned, hung).
+    let leadership = leader::Leadership::new(&settings.lease);
+    let client = leader::fenced_client(&leadership).await?;
     let pools: Api<ElasticNodePool> = Api::all(client.clone());
     if let Err(kube::Error::Api(status)) = pools.list(&ListParams::default().limit(1)).await
         && status.code == 404
@@ -228,24 +247,28 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     metrics.leader.set(1);
     tracing::info!("leading: reconciling ElasticNodePools");
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        settings.controller.clone(),
-        metrics.clone(),
-        Some(Recorder::new(
+    let ctx = Arc::new(
+        Context::new(
             client.clone(),
-            Reporter {
-                controller: "elastic-yarn-operator".to_owned(),
-                instance: Some(settings.lease.identity.clone()),
-            },
-        )),
-        KeytabStore::new(settings.client_keytab.clone()),
-    ));
+            settings.controller.clone(),
+            metrics.clone(),
+            Some(Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "elastic-yarn-operator".to_owned(),
+                    instance: Some(settings.lease.identity.clone()),
+                },
+            )),
+            KeytabStore::new(settings.client_keytab.clone()),
+        )
+        .leading(leadership.clone()),
+    );
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let renewer = {
         let lease = settings.lease.clone();
+        let leadership = leadership.clone();
         tokio::spawn(async move {
-            leader::keep_leading(leases, lease).await;
+            leader::keep_leading(leases, lease, leadership).await;
             let _ = lost_tx.send(());
         })
     };
@@ -280,10 +303,13 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
+    tracing::info!("reconciles stopped");
     healthy.store(false, Ordering::Relaxed);
     metrics.leader.set(0);
     renewer.abort();
+    tracing::info!("stopping the pools' loops");
     ctx.runtimes.lock().await.clear();
     server.abort();
+    tracing::info!("stopped");
     Ok(())
 }

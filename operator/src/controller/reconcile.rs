@@ -45,6 +45,11 @@ pub async fn reconcile(
     pool: Arc<ElasticNodePool>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    // A replica whose leadership went stale (it was frozen, or cannot renew) changes nothing;
+    // it is about to stop.
+    if !ctx.may_act() {
+        return Ok(Action::await_change());
+    }
     ctx.metrics.reconciles.inc();
     let timer = std::time::Instant::now();
     let namespace = pool.namespace().unwrap_or_default();
@@ -234,6 +239,7 @@ async fn ensure_runtime(
             )
         }),
         metrics: ctx.metrics.clone(),
+        leadership: ctx.leadership.clone(),
     };
     runtimes.insert(
         pool_ref.uid.clone(),
@@ -281,6 +287,7 @@ impl PodView {
                 .ip
                 .as_ref()
                 .and_then(|ip| url::Url::parse(&format!("http://{ip}:{guarder_port}/")).ok()),
+            batch_allocatable: None,
         })
     }
 }
@@ -380,6 +387,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         .list(&ListParams::default())
         .await?
         .items;
+    let read_at = tokio::time::Instant::now();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &pool_ref.namespace);
     let pods = pods_api
         .list(&ListParams::default().labels(&names::node_manager_selector(&pool_ref.name)))
@@ -658,6 +666,16 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         .iter()
         .filter(|v| plan.run.contains(&v.node) && v.drain_deadline.is_none() && v.ip.is_some())
         .filter_map(|v| v.endpoints(validated.guarder.port, exporter_port))
+        .map(|mut endpoints| {
+            // What koord-manager allows batch work on the node, as the Node says it now: the
+            // loop's fallback when the exporter goes stale.
+            endpoints.batch_allocatable = nodes
+                .iter()
+                .find(|n| n.metadata.name.as_deref() == Some(endpoints.node.as_str()))
+                .and_then(placement::batch_allocatable)
+                .map(|allocatable| (allocatable, read_at));
+            endpoints
+        })
         .collect();
     {
         let runtimes = ctx.runtimes.lock().await;

@@ -46,6 +46,8 @@ pub struct LoopHooks {
     pub metrics: OperatorMetrics,
     /// `<namespace>/<pool>`, the `pool` label of per-NM series.
     pub pool: String,
+    /// The leader Lease the loop acts under (`None`: no election).
+    pub leadership: Option<controlkit::leader::Leadership>,
 }
 
 impl std::fmt::Debug for LoopHooks {
@@ -129,12 +131,15 @@ fn decision_labels(applied: &Applied, reason: Option<&'static str>) -> DecisionL
             };
         }
         Applied::NotRegistered => "not_registered",
+        Applied::Unknown => "unknown",
         Applied::Resized {
             direction: Direction::Grow,
             ..
         } => "grow",
         Applied::Resized { .. } => "shrink",
         Applied::GuarderOnly { .. } => "guarder_only",
+        Applied::Protected { .. } => "protected_without_rm",
+        Applied::GuarderRestored { .. } => "guarder_restored",
         Applied::RateLimited => "rate_limited",
         Applied::Failed { .. } => "failed",
     };
@@ -176,6 +181,28 @@ fn resize_event(outcome: &NodeManagerOutcome) -> Option<Event> {
             reason: "ContainersFreed".to_owned(),
             note: note(format!(
                 "{}: running containers held more than the node sustains; guarder target {target}",
+                outcome.node
+            )),
+            action: "Resize".to_owned(),
+            secondary: None,
+        }),
+        Applied::Protected { target } => Some(Event {
+            type_: EventType::Warning,
+            reason: "ProtectedWithoutRm".to_owned(),
+            note: note(format!(
+                "{}: the RM cannot be read; running containers held more than the node \
+                 sustains; guarder target {target}",
+                outcome.node
+            )),
+            action: "Resize".to_owned(),
+            secondary: None,
+        }),
+        Applied::GuarderRestored { target } => Some(Event {
+            type_: EventType::Normal,
+            reason: "GuarderTargetRestored".to_owned(),
+            note: note(format!(
+                "{}: the guarder did not hold the target it should (restarted, or a request \
+                 was lost); sent {target}",
                 outcome.node
             )),
             action: "Resize".to_owned(),
@@ -322,7 +349,9 @@ async fn run_loop(
             }
         }
         let nms = endpoints.borrow().clone();
-        if nms.is_empty() {
+        // No NMs, or a leadership gone stale (the process was frozen): nothing is done.
+        let stale = hooks.leadership.as_ref().is_some_and(|l| !l.is_current());
+        if nms.is_empty() || stale {
             continue;
         }
         let report = looper.tick(&nms).await;
@@ -340,13 +369,12 @@ async fn run_loop(
             .rm_error
             .as_ref()
             .map(|e: &RmError| (e.category(), e.to_string()));
-        if report.rm_error.is_none() {
-            observed.outcomes = report
-                .outcomes
-                .into_iter()
-                .map(|o| (o.node.clone(), o))
-                .collect();
-        }
+        // Without the RM the outcomes still say what the guarders and metrics did.
+        observed.outcomes = report
+            .outcomes
+            .into_iter()
+            .map(|o| (o.node.clone(), o))
+            .collect();
     }
 }
 
@@ -373,6 +401,7 @@ mod tests {
             third_party: None,
             metrics: metrics.clone(),
             pool: "yarn/nightly".to_owned(),
+            leadership: None,
         };
         let report = TickReport {
             rm_error: None,

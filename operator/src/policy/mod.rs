@@ -108,6 +108,11 @@ impl CapacityBounds {
     /// Vcores that `cpu_cores` of CPU and `memory_mb` of memory can carry together (either can be
     /// the limit), never negative.
     pub fn supportable_vcores(&self, cpu_cores: f64, memory_mb: f64) -> f64 {
+        // `f64::min` drops a NaN and would let the other value through: an unreadable input
+        // supports nothing.
+        if cpu_cores.is_nan() || memory_mb.is_nan() {
+            return 0.0;
+        }
         let by_memory = memory_mb / self.memory_per_vcore_mb.max(1) as f64;
         cpu_cores.min(by_memory).max(0.0)
     }

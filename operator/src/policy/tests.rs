@@ -68,6 +68,16 @@ fn capacity_memory_follows_vcores_within_bounds() {
     assert_eq!(tight.capacity_for_vcores(40), Resources::new(40, 100 * GIB));
     assert!((b.supportable_vcores(30.0, 40.0 * 1024.0) - 10.0).abs() < 1e-9);
     assert_eq!(b.supportable_vcores(-3.0, 1e9), 0.0);
+    assert_eq!(
+        b.supportable_vcores(f64::NAN, 1e9),
+        0.0,
+        "NaN supports nothing"
+    );
+    assert_eq!(
+        b.supportable_vcores(30.0, f64::NAN),
+        0.0,
+        "NaN supports nothing"
+    );
 }
 
 #[test]

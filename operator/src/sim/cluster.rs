@@ -23,9 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::config::SimConfig;
 use super::node::{NodeTimeline, seeded};
 use super::workload::{AppSpec, ContainerKind, ContainerRequest, WorkloadGenerator};
-use crate::policy::{
-    CapacityBounds, Decision, DecisionInput, Direction, MeasuredUse, PolicyKind, PolicySettings,
-    ResizePolicy, Resources, decide,
+use crate::policy::{CapacityBounds, MeasuredUse, PolicyKind, PolicySettings, Resources};
+use crate::vertical::LoopSettings;
+use crate::vertical::availability::NodeReading;
+use crate::vertical::decisions::{
+    GuarderView, LIFT_REASON, LoopCore, Observation, Planned, RmView,
 };
 
 /// How many requests at the head of the queue the scheduler looks at for one that fits.
@@ -200,8 +202,6 @@ struct NodeSim {
     finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
     live: Vec<u32>,
     target: Option<GuarderTarget>,
-    last_grow: Option<u64>,
-    last_shrink: Option<u64>,
     eviction: EvictionWindow,
 }
 
@@ -229,6 +229,15 @@ fn resources_of(request: &ContainerRequest) -> Resources {
     Resources::new(request.vcores, u64::from(request.memory_mb))
 }
 
+/// The name the loop core knows a simulated node by.
+fn node_name(index: usize) -> String {
+    format!("node-{index}")
+}
+
+fn node_index(name: &str) -> Option<usize> {
+    name.strip_prefix("node-")?.parse().ok()
+}
+
 /// Pool settings of the simulated NMs.
 pub fn pool_settings(config: &SimConfig) -> PolicySettings {
     let ratio = u64::from(config.memory_per_vcore_mb);
@@ -248,7 +257,7 @@ pub fn pool_settings(config: &SimConfig) -> PolicySettings {
 struct Simulation<'a> {
     config: &'a SimConfig,
     timelines: &'a [NodeTimeline],
-    policy: Box<dyn ResizePolicy>,
+    core: LoopCore,
     settings: PolicySettings,
     weights: RankingWeights,
     generator: WorkloadGenerator,
@@ -283,8 +292,6 @@ impl<'a> Simulation<'a> {
             finish: BinaryHeap::new(),
             live: Vec::new(),
             target: None,
-            last_grow: None,
-            last_shrink: None,
             eviction: EvictionWindow::default(),
         };
         let backlog = config.workload.backlog_share
@@ -293,7 +300,13 @@ impl<'a> Simulation<'a> {
         Simulation {
             config,
             timelines,
-            policy: kind.build(),
+            core: LoopCore::new(LoopSettings {
+                policy: kind,
+                settings,
+                rm_writes_per_second: config.rm_writes_per_second,
+                rm_write_burst: config.rm_write_burst,
+                concurrency: 1,
+            }),
             settings,
             weights: RankingWeights::default(),
             // One workload stream for every policy: the same applications in the same order.
@@ -398,61 +411,75 @@ impl<'a> Simulation<'a> {
             .copied()
     }
 
+    /// One tick of the operator's loop core over the NMs that run: the same decisions, in the
+    /// same order (RM first, then the guarder), as the operator makes.
     fn decide_all(&mut self, t: u32) {
         let tick = (t / self.config.sync_seconds) as usize;
-        for index in 0..self.nodes.len() {
-            let node = &self.nodes[index];
+        let mut observations = Vec::with_capacity(self.nodes.len());
+        for (index, node) in self.nodes.iter().enumerate() {
             if !node.up {
                 continue;
             }
             let Some(view) = self.timelines[index].ticks.get(tick) else {
                 continue;
             };
-            let input = DecisionInput {
-                now_seconds: u64::from(t),
-                current: node.capacity,
-                allocated: node.allocated,
-                used: Some(MeasuredUse {
-                    cpu_cores: node
-                        .cpu_demand
-                        .min(f64::from(self.timelines[index].batch_cpu_cores[t as usize])),
-                    memory_mb: node.memory_used,
-                }),
-                availability: view.availability,
-                batch_allocatable: Some(view.batch_allocatable),
+            observations.push(Observation {
+                node: node_name(index),
+                rm: RmView::Registered {
+                    capacity: node.capacity,
+                    allocated: node.allocated,
+                },
+                reading: view
+                    .availability
+                    .map(|availability| NodeReading {
+                        availability,
+                        batch_allocatable: None,
+                    })
+                    .ok_or("no_sample"),
+                guarder: GuarderView::Status {
+                    target: node.target.map(|t| t.keep),
+                    used: MeasuredUse {
+                        cpu_cores: node
+                            .cpu_demand
+                            .min(f64::from(self.timelines[index].batch_cpu_cores[t as usize])),
+                        memory_mb: node.memory_used,
+                    },
+                },
+                node_allocatable: Some(view.batch_allocatable),
                 foresight: Some(view.foresight),
-                last_grow_seconds: node.last_grow,
-                last_shrink_seconds: node.last_shrink,
-            };
-            let decision = decide(self.policy.as_ref(), &self.settings, &input);
-            let Decision::Resize(resize) = decision else {
+            });
+        }
+        for commands in self.core.plan(u64::from(t), &observations) {
+            let Some(index) = node_index(&commands.node) else {
                 continue;
             };
-            let node = &mut self.nodes[index];
-            if resize.capacity != node.capacity {
+            if let (Some(capacity), Planned::Resize { direction, .. }) =
+                (commands.rm_capacity, commands.planned)
+            {
                 // RM first: no new containers beyond the new capacity from now on.
                 self.counters.rm_updates += 1;
-                node.capacity = resize.capacity;
-                match resize.direction {
-                    Direction::Grow => node.last_grow = Some(u64::from(t)),
-                    Direction::Shrink => node.last_shrink = Some(u64::from(t)),
-                }
+                self.nodes[index].capacity = capacity;
+                self.core
+                    .rm_written(&commands.node, direction, u64::from(t));
             }
-            // Then the guarder: a grow lifts any target, a shrink sets the policy's.
-            node.target = match resize.direction {
-                Direction::Grow => None,
-                Direction::Shrink => resize.guarder_target.map(|keep| GuarderTarget {
-                    keep,
-                    deadline_at: t + resize.guarder_deadline_seconds,
-                    fast: resize.guarder_deadline_seconds < self.config.grace_period_seconds,
-                }),
+            // Then the guarder.
+            let Some(request) = commands.guarder_target else {
+                continue;
             };
-            if let Some(target) = node.target {
-                self.counters.guarder_targets += 1;
-                self.hasten_kills(index, target.deadline_at);
-                if target.fast {
-                    self.hurry_decommissions(index, t);
-                }
+            let target = GuarderTarget {
+                keep: Resources::new(request.vcores, request.memory_mb),
+                deadline_at: t + request.deadline_seconds,
+                fast: request.deadline_seconds < self.config.grace_period_seconds,
+            };
+            self.nodes[index].target = Some(target);
+            self.counters.guarder_targets += 1;
+            // A lifted target frees nothing: containers already leaving keep their time.
+            if request.reason == LIFT_REASON {
+                continue;
+            }
+            self.hasten_kills(index, target.deadline_at);
+            if target.fast {
+                self.hurry_decommissions(index, t);
             }
         }
     }

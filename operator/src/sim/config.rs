@@ -217,6 +217,20 @@ pub struct SimConfig {
     pub workload: WorkloadModel,
     /// How nodes differ.
     pub variety: NodeVariety,
+    /// RM writes per second of the operator's loop (its `--rm-writes-per-second`).
+    #[serde(default = "default_rm_writes_per_second")]
+    pub rm_writes_per_second: f64,
+    /// RM writes at once of the operator's loop.
+    #[serde(default = "default_rm_write_burst")]
+    pub rm_write_burst: u32,
+}
+
+fn default_rm_writes_per_second() -> f64 {
+    crate::vertical::DEFAULT_RM_WRITES_PER_SECOND
+}
+
+fn default_rm_write_burst() -> u32 {
+    crate::vertical::DEFAULT_RM_WRITE_BURST
 }
 
 impl Default for SimConfig {
@@ -240,6 +254,8 @@ impl Default for SimConfig {
             koordinator: KoordinatorModel::default(),
             workload: WorkloadModel::default(),
             variety: NodeVariety::default(),
+            rm_writes_per_second: default_rm_writes_per_second(),
+            rm_write_burst: default_rm_write_burst(),
         }
     }
 }

@@ -120,6 +120,9 @@ impl GuarderStatus {
     }
 }
 
+/// Largest status page read from a guarder (its ranked containers of one NM).
+const MOST_STATUS_BYTES: usize = 4 << 20;
+
 /// A client of every guarder of a pool.
 #[derive(Clone, Debug)]
 pub struct GuarderClient {
@@ -167,7 +170,10 @@ impl GuarderClient {
             _ => Err(GuarderError::Status {
                 url: text,
                 status,
-                body: answer.text().await.unwrap_or_default().trim().to_owned(),
+                body: super::availability::body_capped(answer, 4096)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                    .unwrap_or_default(),
             }),
         }
     }
@@ -190,7 +196,15 @@ impl GuarderClient {
                 body: String::new(),
             });
         }
-        let body = answer.bytes().await.map_err(unreachable(&text))?;
+        let body = super::availability::body_capped(answer, MOST_STATUS_BYTES)
+            .await
+            .map_err(|error| match error {
+                super::availability::BodyError::TooLarge => GuarderError::Malformed {
+                    url: text.clone(),
+                    message: format!("a status larger than {MOST_STATUS_BYTES} bytes"),
+                },
+                super::availability::BodyError::Transport(error) => unreachable(&text)(error),
+            })?;
         serde_json::from_slice(&body).map_err(|err| GuarderError::Malformed {
             url: text,
             message: err.to_string(),

@@ -12,6 +12,7 @@
 //! under the controller, under `elastic-yarn-operator vertical` without Kubernetes, and in tests.
 
 pub mod availability;
+pub mod decisions;
 pub mod drain;
 pub mod guarder_client;
 pub mod rate;
@@ -25,16 +26,15 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::policy::{
-    Decision, DecisionInput, Direction, KeepReason, MeasuredUse, PolicyKind, PolicySettings,
-    Resize, ResizePolicy, Resources, decide,
+    BatchAllocatable, Direction, KeepReason, MeasuredUse, PolicyKind, PolicySettings, Resources,
 };
 use crate::yarn::{Capacity, NodeId, OverCommitTimeout, ResourceManager, RmError};
 use availability::{ExporterSource, NodeReading, PrometheusSource, SourceError};
+use decisions::{GuarderView, LoopCore, NmCommands, Observation, Planned, RmView};
 use guarder_client::{GuarderClient, GuarderError, GuarderStatus};
-use rate::WriteBudget;
 
-/// Where one NM's parts answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where one NM's parts answer, and what its Node object says.
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeManagerEndpoints {
     /// Kubernetes node.
     pub node: String,
@@ -44,6 +44,9 @@ pub struct NodeManagerEndpoints {
     pub exporter: Option<Url>,
     /// The NM's guarder.
     pub guarder: Option<Url>,
+    /// Koordinator's batch allocatable from the Node object and when it was read (`None`:
+    /// unknown, e.g. `vertical` without Kubernetes; the exporter's copy is used then).
+    pub batch_allocatable: Option<(BatchAllocatable, Instant)>,
 }
 
 /// Where availability comes from.
@@ -108,6 +111,11 @@ pub fn reader(
     })
 }
 
+/// RM writes per second a pool's loop may make, unless the installation says otherwise.
+pub const DEFAULT_RM_WRITES_PER_SECOND: f64 = 20.0;
+/// RM writes a pool's loop may make at once, unless the installation says otherwise.
+pub const DEFAULT_RM_WRITE_BURST: u32 = 50;
+
 /// Settings of one pool's loop.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoopSettings {
@@ -130,6 +138,8 @@ pub enum Applied {
     Kept(KeepReason),
     /// Not registered with the RM (yet).
     NotRegistered,
+    /// The RM could not be read and never was for this NM: nothing is known of it.
+    Unknown,
     /// The RM took the new capacity; the guarder got its target when it had to.
     Resized {
         /// Before.
@@ -144,6 +154,17 @@ pub enum Applied {
     /// Only the guarder acted (containers hold more than the node sustains).
     GuarderOnly {
         /// What containers may keep.
+        target: Resources,
+    },
+    /// The RM could not be read; the guarder was told what containers may keep.
+    Protected {
+        /// What containers may keep.
+        target: Resources,
+    },
+    /// The guarder lacked the target it should hold (restarted, a request lost) or held one no
+    /// longer wanted: it was sent again.
+    GuarderRestored {
+        /// The target it holds now.
         target: Resources,
     },
     /// The write budget was spent; retried next tick.
@@ -183,7 +204,8 @@ pub struct NodeManagerOutcome {
 /// Everything a tick did.
 #[derive(Debug, Default)]
 pub struct TickReport {
-    /// Set when the RM could not be read: nothing was decided.
+    /// Set when the RM could not be read: nothing was written to it, and the decisions used the
+    /// last capacity seen.
     pub rm_error: Option<RmError>,
     /// One row per NM.
     pub outcomes: Vec<NodeManagerOutcome>,
@@ -202,24 +224,13 @@ impl TickReport {
     }
 }
 
-#[derive(Clone, Debug)]
-struct NodeManagerMemory {
-    first_seen: Instant,
-    last_grow: Option<u64>,
-    last_shrink: Option<u64>,
-    reading: Option<(NodeReading, Instant)>,
-}
-
-/// One pool's loop.
+/// One pool's loop: reads, asks [`LoopCore`], carries out its commands.
 #[derive(Debug)]
 pub struct VerticalLoop<R> {
-    settings: LoopSettings,
-    policy: Box<dyn ResizePolicy>,
+    core: LoopCore,
     rm: R,
     metrics: MetricsReader,
     guarder: Option<GuarderClient>,
-    memory: HashMap<String, NodeManagerMemory>,
-    budget: WriteBudget,
     epoch: Instant,
 }
 
@@ -234,13 +245,26 @@ fn to_resources(c: Capacity) -> Resources {
     Resources::new(c.vcores, c.memory_mb)
 }
 
-enum Step {
-    Done(Applied),
-    Act {
-        resize: Resize,
-        rm_write: bool,
-        enforced: Option<Resources>,
-    },
+fn target_resources(target: &TargetRequest) -> Resources {
+    Resources::new(target.vcores, target.memory_mb)
+}
+
+/// The core's view of a guarder's answer.
+fn guarder_view(status: Option<&Result<GuarderStatus, GuarderError>>) -> GuarderView {
+    match status {
+        None => GuarderView::Absent,
+        Some(Err(_)) => GuarderView::Unreachable,
+        Some(Ok(status)) => GuarderView::Status {
+            target: status
+                .target
+                .as_ref()
+                .map(|t| Resources::new(t.vcores, t.memory_mb)),
+            used: MeasuredUse {
+                cpu_cores: status.used_vcores,
+                memory_mb: status.used_memory_mb,
+            },
+        },
+    }
 }
 
 impl<R: ResourceManager> VerticalLoop<R> {
@@ -252,13 +276,10 @@ impl<R: ResourceManager> VerticalLoop<R> {
         guarder: Option<GuarderClient>,
     ) -> VerticalLoop<R> {
         VerticalLoop {
-            policy: settings.policy.build(),
-            budget: WriteBudget::new(settings.rm_writes_per_second, settings.rm_write_burst),
-            settings,
+            core: LoopCore::new(settings),
             rm,
             metrics,
             guarder,
-            memory: HashMap::new(),
             epoch: Instant::now(),
         }
     }
@@ -273,22 +294,14 @@ impl<R: ResourceManager> VerticalLoop<R> {
         self.guarder.as_ref()
     }
 
+    /// The decisions' state machine.
+    pub fn core_mut(&mut self) -> &mut LoopCore {
+        &mut self.core
+    }
+
     /// Replaces the policy settings (the pool's spec changed).
     pub fn update_settings(&mut self, settings: LoopSettings) {
-        if settings.policy != self.settings.policy {
-            self.policy = settings.policy.build();
-        }
-        // A fresh budget only for a new rate: refilling it on every change would let frequent
-        // spec edits exceed the rate the admin set.
-        if (settings.rm_writes_per_second, settings.rm_write_burst)
-            != (
-                self.settings.rm_writes_per_second,
-                self.settings.rm_write_burst,
-            )
-        {
-            self.budget = WriteBudget::new(settings.rm_writes_per_second, settings.rm_write_burst);
-        }
-        self.settings = settings;
+        self.core.update_settings(settings);
     }
 
     async fn guarder_statuses(
@@ -307,206 +320,118 @@ impl<R: ResourceManager> VerticalLoop<R> {
             }
         }
         futures::stream::iter(reads)
-            .buffer_unordered(self.settings.concurrency.max(1))
+            .buffer_unordered(self.core.settings().concurrency.max(1))
             .collect()
             .await
     }
 
-    /// One decision round over `nms`.
+    /// One decision round over `nms`: read everything, decide, write the RM then the guarders.
     pub async fn tick(&mut self, nms: &[NodeManagerEndpoints]) -> TickReport {
         let now = Instant::now();
         let now_seconds = now.duration_since(self.epoch).as_secs();
-        // Forget NMs that left, so that a returning node starts afresh.
-        self.memory
-            .retain(|node, _| nms.iter().any(|nm| &nm.node == node));
-        let reports = match self.rm.nodes(&[]).await {
-            Ok(reports) => reports,
-            Err(error) => {
-                return TickReport {
-                    rm_error: Some(error),
-                    outcomes: Vec::new(),
-                };
-            }
+        let (reports, (mut readings, mut statuses)) = futures::join!(self.rm.nodes(&[]), async {
+            futures::join!(self.metrics.read(nms), self.guarder_statuses(nms))
+        });
+        let (reports, rm_error) = match reports {
+            Ok(reports) => (
+                Some(
+                    reports
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r))
+                        .collect::<HashMap<NodeId, _>>(),
+                ),
+                None,
+            ),
+            Err(error) => (None, Some(error)),
         };
-        let reports: HashMap<NodeId, _> = reports.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let (mut readings, mut statuses) =
-            futures::join!(self.metrics.read(nms), self.guarder_statuses(nms));
-
-        let settings = self.settings.settings;
-        let mut outcomes = Vec::with_capacity(nms.len());
-        let mut steps = Vec::with_capacity(nms.len());
-        for nm in nms {
-            let memory = self
-                .memory
-                .entry(nm.node.clone())
-                .or_insert_with(|| NodeManagerMemory {
-                    first_seen: now,
-                    last_grow: None,
-                    last_shrink: None,
-                    reading: None,
-                });
-            let read = readings.remove(&nm.node);
-            let metrics_error = match read {
-                Some(Ok(reading)) => {
-                    memory.reading = Some((reading, now));
-                    None
-                }
-                Some(Err(error)) => Some(error.category()),
-                None => Some("no_sample"),
-            };
-            let guarder = statuses.remove(&nm.node).and_then(Result::ok);
-            let Some(report) = reports.get(&nm.yarn_node_id) else {
-                outcomes.push(NodeManagerOutcome {
-                    node: nm.node.clone(),
-                    yarn_node_id: nm.yarn_node_id.clone(),
-                    capacity: Resources::default(),
-                    allocated: Resources::default(),
-                    applied: Applied::NotRegistered,
-                    reason: None,
-                    metrics_age_seconds: None,
-                    metrics_error,
-                    guarder,
-                });
-                steps.push(Step::Done(Applied::NotRegistered));
-                continue;
-            };
-            let current = to_resources(report.capacity());
-            let allocated = to_resources(report.used());
-            // The last reading, aged by the time since it was read.
-            let aged = memory.reading.map(|(reading, at)| {
-                let mut reading = reading;
-                let extra = now.duration_since(at).as_secs();
-                reading.availability.age_seconds =
-                    reading.availability.age_seconds.saturating_add(extra);
-                if let Some(b) = reading.batch_allocatable.as_mut() {
-                    b.age_seconds = b.age_seconds.saturating_add(extra);
-                }
-                reading
-            });
-            let never_read_for = now.duration_since(memory.first_seen);
-            let step = if aged.is_none()
-                && never_read_for < Duration::from_secs(settings.shrink_to_floor_after_seconds)
-            {
-                // Never read yet (a new NM, or the operator just started): hold, as for stale
-                // metrics, until the floor rule's time has passed.
-                Step::Done(Applied::Kept(KeepReason::StaleMetrics))
-            } else {
-                let input = DecisionInput {
-                    now_seconds,
-                    current,
-                    allocated,
-                    used: guarder.as_ref().map(|g| MeasuredUse {
-                        cpu_cores: g.used_vcores,
-                        memory_mb: g.used_memory_mb,
-                    }),
-                    availability: aged.map(|r| r.availability),
-                    batch_allocatable: aged.and_then(|r| r.batch_allocatable),
-                    foresight: None,
-                    last_grow_seconds: memory.last_grow,
-                    last_shrink_seconds: memory.last_shrink,
-                };
-                match decide(self.policy.as_ref(), &settings, &input) {
-                    Decision::Keep(reason) => Step::Done(Applied::Kept(reason)),
-                    Decision::Resize(resize) => Step::Act {
-                        resize,
-                        rm_write: resize.capacity != current,
-                        enforced: guarder
-                            .as_ref()
-                            .and_then(|g| g.target)
-                            .map(|t| Resources::new(t.vcores, t.memory_mb)),
+        let observations: Vec<Observation> = nms
+            .iter()
+            .map(|nm| Observation {
+                node: nm.node.clone(),
+                rm: match &reports {
+                    None => RmView::Unreadable,
+                    Some(reports) => match reports.get(&nm.yarn_node_id) {
+                        Some(report) => RmView::Registered {
+                            capacity: to_resources(report.capacity()),
+                            allocated: to_resources(report.used()),
+                        },
+                        None => RmView::NotRegistered,
                     },
-                }
-            };
+                },
+                reading: match readings.remove(&nm.node) {
+                    Some(Ok(reading)) => Ok(reading),
+                    Some(Err(error)) => Err(error.category()),
+                    None => Err("no_sample"),
+                },
+                guarder: guarder_view(statuses.get(&nm.node)),
+                node_allocatable: nm.batch_allocatable.map(|(allocatable, read_at)| {
+                    let mut allocatable = allocatable;
+                    allocatable.age_seconds = allocatable
+                        .age_seconds
+                        .saturating_add(now.saturating_duration_since(read_at).as_secs());
+                    allocatable
+                }),
+                foresight: None,
+            })
+            .collect();
+        let commands = self.core.plan(now_seconds, &observations);
+
+        let rm = &self.rm;
+        let guarder = self.guarder.as_ref();
+        let mut applying = Vec::with_capacity(commands.len());
+        for (nm, commands) in nms.iter().zip(&commands) {
+            applying.push(async move { (carry_out(rm, guarder, nm, commands).await, commands) });
+        }
+        let applied: Vec<(Applied, &NmCommands)> = futures::stream::iter(applying)
+            .buffered(self.core.settings().concurrency.max(1))
+            .collect()
+            .await;
+        let mut outcomes = Vec::with_capacity(applied.len());
+        for ((applied, commands), nm) in applied.into_iter().zip(nms) {
+            let mut capacity = commands.capacity;
+            if let Applied::Resized { to, direction, .. } = &applied {
+                capacity = *to;
+                self.core.rm_written(&nm.node, *direction, now_seconds);
+            }
             outcomes.push(NodeManagerOutcome {
                 node: nm.node.clone(),
                 yarn_node_id: nm.yarn_node_id.clone(),
-                capacity: current,
-                allocated,
-                applied: Applied::Kept(KeepReason::Unchanged),
-                reason: None,
-                metrics_age_seconds: aged.map(|r| r.availability.age_seconds),
-                metrics_error,
-                guarder,
-            });
-            steps.push(step);
-        }
-
-        // Shrinks take the write budget first: they protect running work.
-        let mut order: Vec<usize> = (0..steps.len()).collect();
-        order.sort_by_key(|&i| match &steps[i] {
-            Step::Act { resize, .. } if resize.direction == Direction::Shrink => 0,
-            Step::Act { .. } => 1,
-            Step::Done(_) => 2,
-        });
-        let mut actions = Vec::new();
-        for index in order {
-            match &steps[index] {
-                Step::Done(applied) => outcomes[index].applied = applied.clone(),
-                Step::Act {
-                    resize,
-                    rm_write,
-                    enforced,
-                } => {
-                    if *rm_write && !self.budget.try_take() {
-                        outcomes[index].applied = Applied::RateLimited;
-                        continue;
-                    }
-                    actions.push((index, *resize, *rm_write, *enforced));
-                }
-            }
-        }
-        let rm = &self.rm;
-        let guarder = self.guarder.as_ref();
-        let mut applying = Vec::with_capacity(actions.len());
-        for (index, resize, rm_write, enforced) in actions {
-            let nm = &nms[index];
-            let current = outcomes[index].capacity;
-            applying.push(async move {
-                let applied =
-                    apply_resize(rm, guarder, nm, current, resize, rm_write, enforced).await;
-                (index, resize, applied)
+                capacity,
+                allocated: commands.allocated,
+                reason: planned_reason(&commands.planned),
+                applied,
+                metrics_age_seconds: commands.metrics_age_seconds,
+                metrics_error: commands.metrics_error,
+                guarder: statuses.remove(&nm.node).and_then(Result::ok),
             });
         }
-        let results: Vec<(usize, Resize, Applied)> = futures::stream::iter(applying)
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        for (index, resize, applied) in results {
-            let outcome = &mut outcomes[index];
-            if let Applied::Resized { to, direction, .. } = &applied {
-                outcome.capacity = *to;
-                if let Some(memory) = self.memory.get_mut(&outcome.node) {
-                    match direction {
-                        Direction::Grow => memory.last_grow = Some(now_seconds),
-                        Direction::Shrink => memory.last_shrink = Some(now_seconds),
-                    }
-                }
-            }
-            outcome.reason = Some(resize.reason.category());
-            outcome.applied = applied;
-        }
-        TickReport {
-            rm_error: None,
-            outcomes,
-        }
+        TickReport { rm_error, outcomes }
     }
 }
 
-/// Applies one resize: the RM first, then the guarder.
-async fn apply_resize<R: ResourceManager>(
+/// The policy's reason behind a plan, for events and metrics.
+fn planned_reason(planned: &Planned) -> Option<&'static str> {
+    match planned {
+        Planned::Resize { reason, .. }
+        | Planned::GuarderOnly { reason }
+        | Planned::ProtectWithoutRm { reason } => Some(reason.category()),
+        _ => None,
+    }
+}
+
+/// Carries out one NM's commands: the RM first, then the guarder, never the guarder after a
+/// failed RM write (the next tick decides again).
+async fn carry_out<R: ResourceManager>(
     rm: &R,
     guarder: Option<&GuarderClient>,
     nm: &NodeManagerEndpoints,
-    current: Resources,
-    resize: Resize,
-    rm_write: bool,
-    enforced: Option<Resources>,
+    commands: &NmCommands,
 ) -> Applied {
-    if rm_write
+    if let Some(capacity) = commands.rm_capacity
         && let Err(error) = rm
             .resize(
                 &nm.yarn_node_id,
-                to_capacity(resize.capacity),
+                to_capacity(capacity),
                 OverCommitTimeout::Never,
             )
             .await
@@ -516,43 +441,43 @@ async fn apply_resize<R: ResourceManager>(
             message: error.to_string(),
         };
     }
-    let target = match resize.direction {
-        Direction::Shrink => Some((
-            resize.guarder_target.unwrap_or(resize.capacity),
-            resize.guarder_deadline_seconds,
-        )),
-        // Lift a lower target the guarder still enforces, or it would free what the RM now
-        // places.
-        Direction::Grow => enforced
-            .filter(|t| !resize.capacity.fits_in(t))
-            .map(|_| (resize.capacity, resize.guarder_deadline_seconds)),
-    };
     let mut sent = None;
-    if let (Some(client), Some(url), Some((target, deadline))) = (guarder, &nm.guarder, target) {
-        let request = TargetRequest {
-            vcores: target.vcores,
-            memory_mb: target.memory_mb,
-            deadline_seconds: deadline,
-            reason: resize.reason.category().to_owned(),
-        };
-        if let Err(error) = client.put_target(url, &request).await {
+    if let (Some(client), Some(url), Some(target)) =
+        (guarder, &nm.guarder, &commands.guarder_target)
+    {
+        if let Err(error) = client.put_target(url, target).await {
             return Applied::Failed {
                 category: error.category(),
                 message: error.to_string(),
             };
         }
-        sent = Some(target);
+        sent = Some(target_resources(target));
     }
-    if rm_write {
-        Applied::Resized {
-            from: current,
-            to: resize.capacity,
-            direction: resize.direction,
+    match (commands.planned, sent) {
+        (
+            Planned::Resize {
+                from,
+                to,
+                direction,
+                ..
+            },
+            _,
+        ) => Applied::Resized {
+            from,
+            to,
+            direction,
             guarder_target: sent,
-        }
-    } else {
-        Applied::GuarderOnly {
-            target: sent.unwrap_or(resize.capacity),
+        },
+        (Planned::GuarderOnly { .. }, Some(target)) => Applied::GuarderOnly { target },
+        (Planned::ProtectWithoutRm { .. }, Some(target)) => Applied::Protected { target },
+        (_, Some(target)) => Applied::GuarderRestored { target },
+        (Planned::Kept(reason), None) => Applied::Kept(reason),
+        (Planned::NotRegistered, None) => Applied::NotRegistered,
+        (Planned::RateLimited, None) => Applied::RateLimited,
+        (Planned::Unknown, None) => Applied::Unknown,
+        // The guarder already held the target the plan wanted.
+        (Planned::GuarderOnly { .. } | Planned::ProtectWithoutRm { .. }, None) => {
+            Applied::Kept(KeepReason::Unchanged)
         }
     }
 }

@@ -18,6 +18,7 @@ use koordlet_metrics::{WindowSet, WindowStats};
 
 use super::*;
 use crate::policy::CapacityBounds;
+use crate::vertical::rate::WriteBudget;
 use crate::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 use crate::yarn::{RestResourceManager, RestSettings, RmAuth, Secret};
 
@@ -101,6 +102,16 @@ fn settings(shrink_to_floor_after: u64, burst: u32) -> LoopSettings {
     }
 }
 
+/// A guarder over no containers: scoped to a process without children.
+fn idle_guarder() -> Guarder {
+    Guarder::new(GuarderConfig {
+        proc_root: PathBuf::from("/proc"),
+        cgroups: None,
+        scope: Scope::DescendantsOf(i32::MAX - 1),
+        drain: DrainSettings::default(),
+    })
+}
+
 async fn rig(nodes: usize, start_vcores: u32, loop_settings: LoopSettings) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let token_file: PathBuf = dir.path().join("token");
@@ -133,13 +144,7 @@ async fn rig(nodes: usize, start_vcores: u32, loop_settings: LoopSettings) -> Ri
                 .with_state(answer.clone()),
         )
         .await;
-        // A guarder over no containers: scoped to a process without children.
-        let guarder = Arc::new(Mutex::new(Guarder::new(GuarderConfig {
-            proc_root: PathBuf::from("/proc"),
-            cgroups: None,
-            scope: Scope::DescendantsOf(i32::MAX - 1),
-            drain: DrainSettings::default(),
-        })));
+        let guarder = Arc::new(Mutex::new(idle_guarder()));
         let guarder_url = serve(guarder::server::router(
             guarder.clone(),
             token_file.clone(),
@@ -153,6 +158,7 @@ async fn rig(nodes: usize, start_vcores: u32, loop_settings: LoopSettings) -> Ri
             yarn_node_id: format!("nm-{index}.yarn.test:45454").parse().unwrap(),
             exporter: Some(exporter),
             guarder: Some(guarder_url),
+            batch_allocatable: None,
         });
     }
     let looper = VerticalLoop::new(
@@ -182,6 +188,18 @@ fn target(guarder: &Arc<Mutex<Guarder>>) -> Option<(u32, u64)> {
         .status()
         .target
         .map(|t| (t.vcores, t.memory_mb))
+}
+
+/// The RM says the NM's containers hold `vcores` (and memory at 4 GiB each).
+fn hold(rig: &Rig, index: usize, vcores: u32) {
+    rig.double.cluster().set_used(
+        &rig.nms[index].yarn_node_id,
+        Capacity {
+            memory_mb: u64::from(vcores) * 4096,
+            vcores,
+        },
+        vcores,
+    );
 }
 
 fn capacity(rig: &Rig, index: usize) -> Capacity {
@@ -231,19 +249,32 @@ async fn grows_on_the_rm_only_past_the_threshold() {
     assert_eq!(target(&rig.guarders[0]), None, "no target to lift");
 }
 
-#[tokio::test]
-async fn shrink_goes_to_the_rm_then_the_guarder_and_a_later_grow_lifts_the_target() {
+/// One NM of 20 vcores whose containers hold `held` vcores, with 8 available: one tick.
+async fn shrink_from_20_to_8_vcores_holding(held: u32) -> (Rig, Applied) {
     let mut rig = rig(1, 20, settings(600, 10)).await;
     set(&rig.exporters[0], "worker-0", 8.0);
+    hold(&rig, 0, held);
     let report = rig.looper.tick(&rig.nms).await;
+    let applied = report.outcomes[0].applied.clone();
+    (rig, applied)
+}
+
+fn shrunk_from_20_to_8(guarder_target: Option<Resources>) -> Applied {
+    Applied::Resized {
+        from: Resources::new(20, 81_920),
+        to: Resources::new(8, 32_768),
+        direction: Direction::Shrink,
+        guarder_target,
+    }
+}
+
+#[tokio::test]
+async fn shrink_goes_to_the_rm_then_the_guarder_and_a_later_grow_lifts_the_target() {
+    // Containers hold 20 vcores: what does not fit the new capacity must go.
+    let (mut rig, applied) = shrink_from_20_to_8_vcores_holding(20).await;
     assert_eq!(
-        report.outcomes[0].applied,
-        Applied::Resized {
-            from: Resources::new(20, 81_920),
-            to: Resources::new(8, 32_768),
-            direction: Direction::Shrink,
-            guarder_target: Some(Resources::new(8, 32_768)),
-        }
+        applied,
+        shrunk_from_20_to_8(Some(Resources::new(8, 32_768)))
     );
     assert_eq!(capacity(&rig, 0).vcores, 8);
     assert_eq!(target(&rig.guarders[0]), Some((8, 32_768)));
@@ -256,10 +287,42 @@ async fn shrink_goes_to_the_rm_then_the_guarder_and_a_later_grow_lifts_the_targe
             from: Resources::new(8, 32_768),
             to: Resources::new(30, 122_880),
             direction: Direction::Grow,
-            guarder_target: Some(Resources::new(30, 122_880)),
+            guarder_target: Some(Resources::new(40, 163_840)),
         }
     );
-    assert_eq!(target(&rig.guarders[0]), Some((30, 122_880)));
+    assert_eq!(
+        target(&rig.guarders[0]),
+        Some((40, 163_840)),
+        "lifted to the ceiling: no limit"
+    );
+}
+
+#[tokio::test]
+async fn a_shrink_whose_containers_fit_leaves_the_guarder_alone_as_simulated() {
+    let (rig, applied) = shrink_from_20_to_8_vcores_holding(4).await;
+    assert_eq!(applied, shrunk_from_20_to_8(None));
+    assert_eq!(target(&rig.guarders[0]), None);
+}
+
+#[tokio::test]
+async fn a_guarder_that_lost_its_target_gets_it_back_next_tick() {
+    let mut rig = rig(1, 20, settings(600, 10)).await;
+    set(&rig.exporters[0], "worker-0", 8.0);
+    hold(&rig, 0, 20);
+    rig.looper.tick(&rig.nms).await;
+    assert_eq!(target(&rig.guarders[0]), Some((8, 32_768)));
+    // The sidecar restarts: a fresh guarder behind the same address has no target.
+    *rig.guarders[0].lock().unwrap() = idle_guarder();
+    assert_eq!(target(&rig.guarders[0]), None);
+    let report = rig.looper.tick(&rig.nms).await;
+    assert_eq!(
+        report.outcomes[0].applied,
+        Applied::GuarderRestored {
+            target: Resources::new(8, 32_768)
+        }
+    );
+    assert_eq!(target(&rig.guarders[0]), Some((8, 32_768)));
+    assert_eq!(rig.double.writes().len(), 1, "the RM was written once");
 }
 
 #[tokio::test]
@@ -285,12 +348,16 @@ async fn stale_metrics_hold_then_go_to_the_floor_and_never_grow() {
     // Stale after 1 s, floor after 3 s.
     let mut rig = rig(1, 10, settings(3, 10)).await;
     set(&rig.exporters[0], "worker-0", 30.0);
+    hold(&rig, 0, 10);
     // The exporter goes away after one reading that called for a grow, which was deferred.
-    rig.looper.budget = WriteBudget::new(0.0, 1);
-    assert!(rig.looper.budget.try_take());
+    let mut budget = WriteBudget::new(0.0, 1);
+    assert!(budget.try_take(0.0));
+    rig.looper.core_mut().set_budget(budget);
     let first = rig.looper.tick(&rig.nms).await;
     assert_eq!(first.outcomes[0].applied, Applied::RateLimited);
-    rig.looper.budget = WriteBudget::new(100.0, 10);
+    rig.looper
+        .core_mut()
+        .set_budget(WriteBudget::new(100.0, 10));
     *rig.exporters[0].lock().unwrap() = Err(503);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let report = rig.looper.tick(&rig.nms).await;
@@ -363,7 +430,30 @@ async fn unregistered_nms_and_an_unreachable_rm_decide_nothing() {
         report.rm_error.as_ref().map(RmError::category),
         Some("no_active_rm")
     );
-    assert!(report.outcomes.is_empty());
+    assert_eq!(report.outcomes[0].applied, Applied::Unknown);
+    assert!(rig.double.writes().is_empty());
+}
+
+#[tokio::test]
+async fn with_the_rm_down_the_guarder_still_protects_what_runs() {
+    let mut rig = rig(1, 20, settings(600, 10)).await;
+    set(&rig.exporters[0], "worker-0", 20.0);
+    hold(&rig, 0, 20);
+    let report = rig.looper.tick(&rig.nms).await;
+    assert!(matches!(report.outcomes[0].applied, Applied::Kept(_)));
+    // The RM goes away; the node's online load rises.
+    rig.double.set_role(Role::Standby { active: None });
+    set(&rig.exporters[0], "worker-0", 8.0);
+    let report = rig.looper.tick(&rig.nms).await;
+    assert!(report.rm_error.is_some());
+    assert_eq!(
+        report.outcomes[0].applied,
+        Applied::Protected {
+            target: Resources::new(8, 32_768)
+        }
+    );
+    assert_eq!(target(&rig.guarders[0]), Some((8, 32_768)));
+    assert!(rig.double.writes().is_empty(), "nothing written to the RM");
 }
 
 #[tokio::test]
@@ -426,4 +516,95 @@ async fn a_drain_whose_guarder_cannot_be_reached_still_zeroes_the_rm() {
         "{started:?}"
     );
     assert_eq!(capacity(&rig, 0), Capacity::default());
+}
+
+/// One decision path: the operator's loop, reading a real RM client against the RM double, an
+/// exporter over HTTP and a real guarder, makes the same decisions as [`LoopCore`] fed the same
+/// inputs directly, as `simulate` feeds it.
+#[tokio::test]
+async fn the_operator_loop_decides_what_the_core_decides_on_the_same_inputs() {
+    // (cores the node offers, vcores the containers hold), one pair per tick.
+    let script = [
+        (16.0, 10),
+        (8.0, 20),
+        (8.0, 20),
+        (30.0, 4),
+        (30.0, 30),
+        (5.0, 30),
+        (5.0, 4),
+        (22.0, 0),
+        (2.0, 12),
+        (40.0, 0),
+    ];
+    let loop_settings = settings(600, 10);
+    let mut rig = rig(1, 10, loop_settings.clone()).await;
+    let mut core = LoopCore::new(loop_settings);
+    // The core's own view of the RM and the guarder, carried forward as `simulate` does.
+    let capacity_of = |rig: &Rig| capacity(rig, 0);
+    let mut capacity = Resources::new(10, 40_960);
+    let mut guarder_target: Option<Resources> = None;
+    for (tick, (cores, held)) in script.into_iter().enumerate() {
+        set(&rig.exporters[0], "worker-0", cores);
+        hold(&rig, 0, held);
+        let allocated = Resources::new(held, u64::from(held) * 4096);
+
+        let observation = Observation {
+            node: "worker-0".to_owned(),
+            rm: RmView::Registered {
+                capacity,
+                allocated,
+            },
+            reading: availability::reading_from_report(&report("worker-0", cores))
+                .map_err(|e| e.category()),
+            guarder: GuarderView::Status {
+                target: guarder_target,
+                used: MeasuredUse {
+                    cpu_cores: 0.0,
+                    memory_mb: 0.0,
+                },
+            },
+            node_allocatable: None,
+            foresight: None,
+        };
+        let expected = core.plan(0, &[observation]).remove(0);
+        if let (Some(to), Planned::Resize { direction, .. }) =
+            (expected.rm_capacity, expected.planned)
+        {
+            capacity = to;
+            core.rm_written("worker-0", direction, 0);
+        }
+        if let Some(target) = &expected.guarder_target {
+            guarder_target = Some(target_resources(target));
+        }
+
+        let writes_before = rig.double.writes().len();
+        let report = rig.looper.tick(&rig.nms).await;
+        let writes = rig.double.writes();
+        let rm_written = writes[writes_before..]
+            .iter()
+            .filter(|w| w.path.ends_with("/resource"))
+            .count();
+        assert_eq!(
+            rm_written,
+            usize::from(expected.rm_capacity.is_some()),
+            "tick {tick}: RM writes; the core planned {expected:?}, the loop did {:?}",
+            report.outcomes[0].applied
+        );
+        assert_eq!(
+            to_resources(capacity_of(&rig)),
+            capacity,
+            "tick {tick}: capacity on the RM"
+        );
+        assert_eq!(
+            target(&rig.guarders[0]),
+            guarder_target.map(|t| (t.vcores, t.memory_mb)),
+            "tick {tick}: the guarder's target; the core planned {expected:?}, the loop did {:?}",
+            report.outcomes[0].applied
+        );
+    }
+    assert!(
+        rig.double.writes().len() >= 4,
+        "the script moved the NM several times: {:?}",
+        rig.double.writes()
+    );
 }

@@ -100,6 +100,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// Events; `None` in tests that do not look at them.
     pub recorder: Option<Recorder>,
+    /// The leader Lease this replica acts under (`None`: no election, as in tests).
+    pub leadership: Option<leader::Leadership>,
 }
 
 impl std::fmt::Debug for Context {
@@ -154,7 +156,10 @@ pub struct RunSettings {
 
 /// Runs until SIGTERM/SIGINT or until leadership is lost.
 pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    // Every write of this replica goes through the fence: none leaves while it does not hold
+    // the Lease, however it got there (frozen, partitioned, hung).
+    let leadership = leader::Leadership::new(&settings.lease);
+    let client = leader::fenced_client(&leadership).await?;
     let pools: Api<StaticIPPool> = Api::all(client.clone());
     if let Err(kube::Error::Api(status)) =
         pools.list(&kube::api::ListParams::default().limit(1)).await
@@ -177,6 +182,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     }
     tracing::info!("leading: reconciling StaticIPPools");
     let ctx = Arc::new(Context {
+        leadership: Some(leadership.clone()),
         client: client.clone(),
         settings: settings.controller.clone(),
         metrics,
@@ -191,8 +197,9 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let renewer = {
         let lease = settings.lease.clone();
+        let leadership = leadership.clone();
         tokio::spawn(async move {
-            leader::keep_leading(leases, lease).await;
+            leader::keep_leading(leases, lease, leadership).await;
             let _ = lost_tx.send(());
         })
     };

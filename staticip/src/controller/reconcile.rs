@@ -36,6 +36,11 @@ pub async fn reconcile(
     pool: Arc<StaticIPPool>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    // A replica whose leadership went stale (it was frozen, or cannot renew) changes nothing;
+    // it is about to stop.
+    if ctx.leadership.as_ref().is_some_and(|l| !l.is_current()) {
+        return Ok(Action::await_change());
+    }
     ctx.metrics.reconciles.inc();
     let pools: Api<StaticIPPool> = Api::all(ctx.client.clone());
     let subject = pool.clone();

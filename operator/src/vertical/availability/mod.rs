@@ -63,6 +63,31 @@ pub enum SourceError {
         /// Kubernetes node.
         node: String,
     },
+    /// Values no node can have: not finite, negative, beyond any machine or beyond the node's
+    /// own capacity. Treated as no reading: stale, never growth.
+    #[error("node {node}: {what}")]
+    Invalid {
+        /// Kubernetes node.
+        node: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A sample stamped later than now (beyond clock skew): its age cannot be trusted.
+    #[error("node {node}: the newest sample is {seconds} s in the future")]
+    FromTheFuture {
+        /// Kubernetes node.
+        node: String,
+        /// How far ahead, whole seconds.
+        seconds: u64,
+    },
+    /// An answer larger than any real one.
+    #[error("{url} sent more than {limit} bytes")]
+    TooLarge {
+        /// Where.
+        url: String,
+        /// The cap.
+        limit: usize,
+    },
 }
 
 /// The error for a transport failure towards `url`.
@@ -82,6 +107,9 @@ impl SourceError {
             SourceError::Malformed { .. } => "malformed",
             SourceError::NoSample { .. } => "no_sample",
             SourceError::NoEndpoint { .. } => "no_endpoint",
+            SourceError::Invalid { .. } => "invalid_metrics",
+            SourceError::FromTheFuture { .. } => "future_timestamp",
+            SourceError::TooLarge { .. } => "too_large",
         }
     }
 }
@@ -113,29 +141,156 @@ fn whole_seconds(value: f64) -> u64 {
     }
 }
 
+/// Most CPU cores any node can report: more is a corrupt value.
+pub const MOST_CORES: f64 = 16_384.0;
+/// Most memory any node can report, MiB (256 TiB).
+pub const MOST_MEMORY_MB: f64 = 268_435_456.0;
+/// How far ahead of the operator's clock a sample may be stamped (clock skew).
+pub const CLOCK_SKEW_SECONDS: f64 = 30.0;
+/// Largest answer read from an exporter.
+pub const MOST_EXPORTER_BYTES: usize = 1 << 20;
+/// Largest answer read from Prometheus (every node of a pool in one query).
+pub const MOST_PROMETHEUS_BYTES: usize = 64 << 20;
+
+/// Checks what a source said before the policy engine sees it: a value that is not finite,
+/// negative, beyond any machine or beyond the node's own `capacity` (cores, MiB, when known)
+/// makes the whole reading invalid, which the loop treats as no reading (stale): bad metrics
+/// never make an NM grow.
+pub fn checked(
+    node: &str,
+    reading: NodeReading,
+    capacity: Option<(f64, f64)>,
+) -> Result<NodeReading, SourceError> {
+    let (most_cores, most_memory) = capacity
+        .filter(|(c, m)| c.is_finite() && m.is_finite() && *c > 0.0 && *m > 0.0)
+        .map_or((MOST_CORES, MOST_MEMORY_MB), |(c, m)| {
+            // A little room: koordlet and the exporter round.
+            (c * 1.05, m * 1.05)
+        });
+    let invalid = |what: String| SourceError::Invalid {
+        node: node.to_owned(),
+        what,
+    };
+    let check = |name: &str, value: f64, most: f64| {
+        if !value.is_finite() {
+            Err(invalid(format!("{name} is {value}")))
+        } else if value < 0.0 {
+            Err(invalid(format!("{name} is negative ({value})")))
+        } else if value > most {
+            Err(invalid(format!("{name} is {value}, above {most}")))
+        } else {
+            Ok(())
+        }
+    };
+    let a = &reading.availability;
+    for (resource, set, most) in [
+        ("cpu cores", &a.cpu_cores, most_cores),
+        ("memory MiB", &a.memory_mb, most_memory),
+    ] {
+        for (span, stats) in [
+            ("1m", &set.one_minute),
+            ("5m", &set.five_minutes),
+            ("10m", &set.ten_minutes),
+        ] {
+            if stats.count == 0 {
+                continue;
+            }
+            for (stat, value, limit) in [
+                ("mean", stats.mean, most),
+                ("min", stats.min, most),
+                ("max", stats.max, most),
+                ("variance", stats.variance, most * most),
+            ] {
+                check(&format!("{span} {stat} of {resource}"), value, limit)?;
+            }
+        }
+    }
+    check("latest cpu cores", a.latest_cpu_cores, most_cores)?;
+    check("latest memory MiB", a.latest_memory_mb, most_memory)?;
+    if let Some(b) = &reading.batch_allocatable {
+        check("batch allocatable cpu cores", b.cpu_cores, MOST_CORES)?;
+        check("batch allocatable memory MiB", b.memory_mb, MOST_MEMORY_MB)?;
+    }
+    Ok(reading)
+}
+
+/// Seconds since a sample, refusing one stamped in the future beyond clock skew.
+fn age_of(node: &str, age_seconds: f64) -> Result<u64, SourceError> {
+    if age_seconds.is_nan() {
+        return Err(SourceError::Invalid {
+            node: node.to_owned(),
+            what: "the newest sample's age is NaN".to_owned(),
+        });
+    }
+    if age_seconds < -CLOCK_SKEW_SECONDS {
+        return Err(SourceError::FromTheFuture {
+            node: node.to_owned(),
+            seconds: whole_seconds(-age_seconds),
+        });
+    }
+    Ok(whole_seconds(age_seconds))
+}
+
 /// The policy engine's view of an exporter's report.
 pub fn reading_from_report(report: &WindowsReport) -> Result<NodeReading, SourceError> {
     let latest = report.latest.ok_or_else(|| SourceError::NoSample {
         node: report.node.clone(),
     })?;
+    let age = age_of(&report.node, latest.age_seconds)?;
     let batch_allocatable = report.batch_allocatable.and_then(|b| {
         Some(BatchAllocatable {
             cpu_cores: b.cpu_cores?,
             memory_mb: b.memory_bytes? / MIB,
-            // The exporter re-reads it every second with the sample.
-            age_seconds: whole_seconds(latest.age_seconds),
+            // Its own age when the exporter says it; else it came with the newest sample.
+            age_seconds: b.age_seconds.map_or(age, whole_seconds),
         })
     });
-    Ok(NodeReading {
-        availability: Availability {
-            cpu_cores: report.cpu_cores,
-            memory_mb: scale(&report.memory_bytes, 1.0 / MIB),
-            latest_cpu_cores: latest.cpu_cores,
-            latest_memory_mb: latest.memory_bytes / MIB,
-            age_seconds: whole_seconds(latest.age_seconds),
+    let capacity = Some((
+        latest.inputs.capacity.cpu_cores,
+        latest.inputs.capacity.memory_bytes / MIB,
+    ));
+    checked(
+        &report.node,
+        NodeReading {
+            availability: Availability {
+                cpu_cores: report.cpu_cores,
+                memory_mb: scale(&report.memory_bytes, 1.0 / MIB),
+                latest_cpu_cores: latest.cpu_cores,
+                latest_memory_mb: latest.memory_bytes / MIB,
+                age_seconds: age,
+            },
+            batch_allocatable,
         },
-        batch_allocatable,
-    })
+        capacity,
+    )
+}
+
+/// Reads a whole answer, refusing one larger than `limit` bytes (a broken or hostile endpoint
+/// must not fill the operator's memory).
+pub(crate) async fn body_capped(
+    mut answer: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if answer.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Why an answer's body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Larger than the cap.
+    TooLarge,
+    /// The connection failed.
+    Transport(reqwest::Error),
 }
 
 /// Reads `GET /v1/windows` of each node's exporter.
@@ -173,7 +328,15 @@ impl ExporterSource {
         if status != 200 {
             return Err(SourceError::Status { url: text, status });
         }
-        let body = answer.bytes().await.map_err(unreachable(&text))?;
+        let body = body_capped(answer, MOST_EXPORTER_BYTES)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge => SourceError::TooLarge {
+                    url: text.clone(),
+                    limit: MOST_EXPORTER_BYTES,
+                },
+                BodyError::Transport(error) => unreachable(&text)(error),
+            })?;
         let report: WindowsReport =
             serde_json::from_slice(&body).map_err(|err| SourceError::Malformed {
                 url: text,
@@ -310,10 +473,19 @@ impl PrometheusSource {
             .await
             .map_err(unreachable(&text))?;
         let status = answer.status().as_u16();
-        let body = answer.bytes().await.map_err(unreachable(&text))?;
         if status != 200 {
             return Err(SourceError::Status { url: text, status });
         }
+        let body =
+            body_capped(answer, MOST_PROMETHEUS_BYTES)
+                .await
+                .map_err(|error| match error {
+                    BodyError::TooLarge => SourceError::TooLarge {
+                        url: text.clone(),
+                        limit: MOST_PROMETHEUS_BYTES,
+                    },
+                    BodyError::Transport(error) => unreachable(&text)(error),
+                })?;
         Self::parse(&body, now_unix)
             .map_err(|message| SourceError::Malformed { url: text, message })
     }
@@ -388,29 +560,35 @@ impl PrometheusSource {
             .into_iter()
             .map(|(node, series)| {
                 let reading = match (series.latest_cpu, series.latest_memory, series.last_scrape) {
-                    (Some(cpu), Some(memory), Some(scraped)) => {
-                        let age = whole_seconds(now_unix - scraped);
-                        Ok(NodeReading {
-                            availability: Availability {
-                                cpu_cores: series.cpu,
-                                memory_mb: series.memory,
-                                latest_cpu_cores: cpu,
-                                latest_memory_mb: memory,
-                                age_seconds: age,
-                            },
-                            batch_allocatable: match (
-                                series.allocatable_cpu,
-                                series.allocatable_memory,
-                            ) {
-                                (Some(cpu_cores), Some(memory_mb)) => Some(BatchAllocatable {
-                                    cpu_cores,
-                                    memory_mb,
-                                    age_seconds: age,
-                                }),
-                                _ => None,
-                            },
-                        })
-                    }
+                    (Some(cpu), Some(memory), Some(scraped)) => age_of(&node, now_unix - scraped)
+                        .and_then(|age| {
+                            checked(
+                                &node,
+                                NodeReading {
+                                    availability: Availability {
+                                        cpu_cores: series.cpu,
+                                        memory_mb: series.memory,
+                                        latest_cpu_cores: cpu,
+                                        latest_memory_mb: memory,
+                                        age_seconds: age,
+                                    },
+                                    batch_allocatable: match (
+                                        series.allocatable_cpu,
+                                        series.allocatable_memory,
+                                    ) {
+                                        (Some(cpu_cores), Some(memory_mb)) => {
+                                            Some(BatchAllocatable {
+                                                cpu_cores,
+                                                memory_mb,
+                                                age_seconds: age,
+                                            })
+                                        }
+                                        _ => None,
+                                    },
+                                },
+                                None,
+                            )
+                        }),
                     _ => Err(SourceError::NoSample { node: node.clone() }),
                 };
                 (node, reading)

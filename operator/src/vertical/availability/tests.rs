@@ -47,6 +47,7 @@ fn report(latest: Option<f64>) -> WindowsReport {
     report.batch_allocatable = Some(ReportedAllocatable {
         cpu_cores: Some(14.0),
         memory_bytes: Some(64.0 * MIB * 1024.0),
+        age_seconds: None,
     });
     report
 }
@@ -173,4 +174,73 @@ fn prometheus_errors_are_reported() {
         "invalid parameter \"query\""
     );
     assert!(PrometheusSource::parse(b"<html>", 0.0).is_err());
+}
+
+#[rstest::rstest]
+#[case::nan_mean(|r: &mut WindowsReport| r.cpu_cores.ten_minutes.mean = f64::NAN, "10m mean of cpu cores is NaN")]
+#[case::infinite_max(|r: &mut WindowsReport| r.cpu_cores.one_minute.max = f64::INFINITY, "1m max of cpu cores is inf")]
+#[case::negative_min(|r: &mut WindowsReport| r.cpu_cores.five_minutes.min = -3.0, "negative")]
+#[case::beyond_the_node(|r: &mut WindowsReport| r.cpu_cores.ten_minutes.max = 500.0, "above 33.6")]
+#[case::nan_latest(|r: &mut WindowsReport| r.latest.as_mut().unwrap().cpu_cores = f64::NAN, "latest cpu cores is NaN")]
+#[case::absurd_allocatable(|r: &mut WindowsReport| r.batch_allocatable.as_mut().unwrap().cpu_cores = Some(1e12), "batch allocatable cpu cores")]
+fn impossible_values_make_the_reading_invalid(
+    #[case] spoil: fn(&mut WindowsReport),
+    #[case] said: &str,
+) {
+    let mut bad = report(Some(1.0));
+    spoil(&mut bad);
+    let error = reading_from_report(&bad).unwrap_err();
+    assert_eq!(error.category(), "invalid_metrics", "{error}");
+    assert!(error.to_string().contains(said), "{error}");
+}
+
+#[test]
+fn an_empty_window_may_hold_anything() {
+    let mut report = report(Some(1.0));
+    report.memory_bytes.ten_minutes.mean = f64::NAN;
+    assert!(reading_from_report(&report).is_ok(), "count 0: not read");
+}
+
+#[test]
+fn a_sample_from_the_future_is_refused_but_clock_skew_is_not() {
+    let error = reading_from_report(&report(Some(-120.0))).unwrap_err();
+    assert_eq!(error.category(), "future_timestamp");
+    let skewed = reading_from_report(&report(Some(-5.0))).unwrap();
+    assert_eq!(skewed.availability.age_seconds, 0);
+}
+
+#[test]
+fn the_exporters_allocatable_keeps_its_own_age() {
+    let mut report = report(Some(1.0));
+    report.batch_allocatable.as_mut().unwrap().age_seconds = Some(95.5);
+    let reading = reading_from_report(&report).unwrap();
+    assert_eq!(reading.batch_allocatable.unwrap().age_seconds, 95);
+}
+
+#[test]
+fn prometheus_values_that_cannot_be_are_invalid_and_future_scrapes_refused() {
+    let answer = |scrape: f64, latest: &str| {
+        serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "vector", "result": [
+                {"metric": {"__name__": "elastic_yarn_batch_cpu_available_latest_cores", "node": "w1"}, "value": [0.0, latest]},
+                {"metric": {"__name__": "elastic_yarn_batch_memory_available_latest_bytes", "node": "w1"}, "value": [0.0, "1073741824"]},
+                {"metric": {"__name__": "elastic_yarn_koordlet_last_scrape_timestamp_seconds", "node": "w1"}, "value": [0.0, scrape.to_string()]},
+            ]}
+        })
+        .to_string()
+    };
+    let now = 1_790_000_000.0;
+    let parsed = PrometheusSource::parse(answer(now - 2.0, "NaN").as_bytes(), now).unwrap();
+    assert_eq!(
+        parsed["w1"].as_ref().unwrap_err().category(),
+        "invalid_metrics"
+    );
+    let parsed = PrometheusSource::parse(answer(now + 600.0, "4").as_bytes(), now).unwrap();
+    assert_eq!(
+        parsed["w1"].as_ref().unwrap_err().category(),
+        "future_timestamp"
+    );
+    let parsed = PrometheusSource::parse(answer(now - 2.0, "4").as_bytes(), now).unwrap();
+    assert_eq!(parsed["w1"].as_ref().unwrap().availability.age_seconds, 2);
 }
