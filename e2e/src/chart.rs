@@ -56,6 +56,16 @@ pub fn value_sets() -> Vec<ValueSet> {
                 "koordletMetrics": {"nodeSelector": {"node-role.example.com/online": "true"}},
             }),
         },
+        ValueSet {
+            name: "secured",
+            values: json!({
+                "operator": {
+                    "egress": {"allowCidrs": ["10.20.0.0/16"], "denyCidrs": ["10.96.0.0/12"]},
+                    "rmCaBundle": {"secretName": "rm-ca", "key": "ca.pem"},
+                    "krb5ConfigMap": "krb5-conf",
+                },
+            }),
+        },
     ]
 }
 

@@ -119,7 +119,12 @@ impl ControllerProcess {
     /// Its `/metrics` text (empty while it does not answer).
     pub async fn metrics_text(&self) -> String {
         let url = format!("http://{}/metrics", self.metrics);
-        match reqwest::get(&url).await {
+        let client = koordlet_metrics::app::http_client().build();
+        let answer = match client {
+            Ok(client) => client.get(&url).send().await,
+            Err(e) => Err(e),
+        };
+        match answer {
             Ok(response) => response.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         }

@@ -20,6 +20,8 @@ use crate::chart::{RELEASE, RELEASE_NAMESPACE, chart_dir};
 use crate::controller::{ControllerProcess, Launch};
 use crate::runner::wait_for;
 
+/// The loopback address of the RM double.
+pub const RM_ADDRESS: &str = "127.0.0.2";
 /// The shared state of one suite.
 pub struct World {
     /// The cluster.
@@ -91,7 +93,18 @@ impl World {
         let client = client_from(&cluster.kubeconfig).await;
         koordinator_priority_class(&client).await;
         let rm = RmDouble::new(DoubleCluster::new(), Role::Active, DoubleAuth::Simple);
-        let (address, task) = rm.clone().spawn().await.expect("the RM double listens");
+        // Not on 127.0.0.1, where the API server listens: the operator is allowed this one
+        // loopback address (its egress policy denies loopback and the API server).
+        let listener = tokio::net::TcpListener::bind((RM_ADDRESS, 0))
+            .await
+            .expect("the RM double listens");
+        let address = listener.local_addr().expect("the RM double's address");
+        let task = tokio::spawn({
+            let rm = rm.clone();
+            async move {
+                let _ = rm.serve(listener).await;
+            }
+        });
         Some(World {
             cluster,
             client,
@@ -273,14 +286,17 @@ impl World {
         binary: &str,
         account: &str,
         identity: &str,
+        extra_args: &[&str],
     ) -> ControllerProcess {
         self.install_chart().await;
+        let mut args = vec!["run".to_owned()];
+        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
         crate::controller::start(
             self.cluster,
             &self.client,
             Launch {
                 binary,
-                args: vec!["run".to_owned()],
+                args,
                 account: (RELEASE_NAMESPACE, account),
                 identity,
                 env: Vec::new(),
@@ -293,7 +309,12 @@ impl World {
     /// Starts an operator replica `identity` as the chart's operator ServiceAccount.
     pub async fn start_operator(&self, identity: &str) {
         let process = self
-            .start_controller("elastic-yarn-operator", "elastic-yarn-operator", identity)
+            .start_controller(
+                "elastic-yarn-operator",
+                "elastic-yarn-operator",
+                identity,
+                &[&format!("--allow-egress-cidr={RM_ADDRESS}/32")],
+            )
             .await;
         self.operators.lock().await.push(process);
     }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             scenario!(pool_follows_spec_and_node_changes, 300),
             scenario!(vertical_loop_ticks_through_a_node_update_storm, 180),
             scenario!(deleting_a_pool_leaves_nothing_behind, 180),
+            scenario!(pools_may_not_point_the_operator_at_the_cluster_itself, 120),
             scenario!(static_addresses_with_real_bind_and_kdc, 300),
             scenario!(one_leader_acts_at_a_time, 240),
             scenario!(a_frozen_leader_wakes_up_and_does_nothing, 240),

@@ -36,7 +36,8 @@ pub struct ProcessInfo {
     pub cpu_ticks: u64,
     /// Resident memory, bytes.
     pub rss_bytes: u64,
-    /// Command line, arguments joined by spaces.
+    /// Command line as `/proc` gives it: arguments separated by NUL (or, where no NUL appears,
+    /// by spaces).
     pub cmdline: String,
     /// Container id from the environment, when present and valid.
     pub container: Option<ContainerId>,
@@ -73,7 +74,7 @@ pub fn scan_processes(proc_root: &Path) -> std::io::Result<Vec<ProcessInfo>> {
             .map(|bytes| {
                 String::from_utf8_lossy(&bytes)
                     .trim_end_matches('\0')
-                    .replace('\0', " ")
+                    .to_owned()
             })
             .unwrap_or_default();
         let container = std::fs::read(dir.join("environ"))
@@ -161,9 +162,53 @@ impl ContainerProcesses {
     }
 }
 
-/// True for the processes the guarder must never signal.
+/// True for the processes the guarder must never signal: the pod's init process and itself.
 pub fn is_protected(process: &ProcessInfo, own_pid: i32) -> bool {
-    process.pid <= 1 || process.pid == own_pid || process.cmdline.contains(NODE_MANAGER_CLASS)
+    process.pid <= 1 || process.pid == own_pid
+}
+
+/// True when `process` is a JVM whose main class is exactly the NodeManager's. The class name
+/// elsewhere on the command line (a `-D` value, a program argument) does not count.
+pub fn runs_node_manager(process: &ProcessInfo) -> bool {
+    java_main_class(&process.cmdline) == Some(NODE_MANAGER_CLASS)
+}
+
+/// The main class of a `java` command line: the first argument that is neither an option nor
+/// an option's value. `None` for anything else (not a JVM, `-jar`, `--module`).
+pub fn java_main_class(cmdline: &str) -> Option<&str> {
+    // Launcher options whose value is the next argument (the `--opt=value` forms need no skip).
+    const WITH_VALUE: [&str; 12] = [
+        "-cp",
+        "-classpath",
+        "--class-path",
+        "-p",
+        "--module-path",
+        "--upgrade-module-path",
+        "--add-modules",
+        "--add-opens",
+        "--add-exports",
+        "--add-reads",
+        "--patch-module",
+        "--limit-modules",
+    ];
+    let mut args = arguments(cmdline);
+    let program = args.next()?;
+    if program != "java" && !program.ends_with("/java") {
+        return None;
+    }
+    let mut skip_value = false;
+    for arg in args {
+        if skip_value {
+            skip_value = false;
+        } else if ["-jar", "-m", "--module"].contains(&arg) {
+            return None;
+        } else if WITH_VALUE.contains(&arg) {
+            skip_value = true;
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
 }
 
 /// Groups processes into containers.
@@ -197,9 +242,23 @@ pub fn containers(
             owner.insert(process.pid, id);
         }
     }
+    // The NodeManager is never part of a container, even with a CONTAINER_ID leaking into its
+    // environment; a container's own process naming the class stays in its container (else any
+    // container could make itself unkillable): one below a container process or in a
+    // container's cgroup is not the NM.
+    let in_container_cgroup: HashSet<i32> = cgroups
+        .values()
+        .flat_map(|(_, pids)| pids.iter().copied())
+        .collect();
+    let is_the_node_manager = |process: &ProcessInfo| {
+        runs_node_manager(process)
+            && !in_container_cgroup.contains(&process.pid)
+            && below_a_container(process.pid, &by_pid).is_none()
+    };
     let mut grouped: BTreeMap<ContainerId, Vec<ProcessInfo>> = BTreeMap::new();
     for process in processes {
-        if is_protected(process, own_pid) || !in_scope(process.pid) {
+        if is_protected(process, own_pid) || is_the_node_manager(process) || !in_scope(process.pid)
+        {
             continue;
         }
         if let Some(id) = owner.get(&process.pid) {
@@ -238,10 +297,24 @@ pub fn containers(
 }
 
 fn is_jvm(cmdline: &str) -> bool {
-    cmdline
-        .split_whitespace()
+    arguments(cmdline)
         .next()
         .is_some_and(|program| program == "java" || program.ends_with("/java"))
+}
+
+/// The arguments of a command line: NUL-separated as read from `/proc`, so that an argument
+/// with a space (`-XX:OnOutOfMemoryError=kill %p`) stays whole; space-separated otherwise.
+fn arguments(cmdline: &str) -> impl Iterator<Item = &str> {
+    let nul_separated = cmdline.contains('\0');
+    cmdline
+        .split(move |c: char| {
+            if nul_separated {
+                c == '\0'
+            } else {
+                c.is_whitespace()
+            }
+        })
+        .filter(|arg| !arg.is_empty())
 }
 
 fn descends_from(pid: i32, root: i32, by_pid: &HashMap<i32, &ProcessInfo>) -> bool {
@@ -257,6 +330,20 @@ fn descends_from(pid: i32, root: i32, by_pid: &HashMap<i32, &ProcessInfo>) -> bo
         current = process.ppid;
     }
     false
+}
+
+/// The container of the nearest ancestor that names one in its own environment.
+fn below_a_container(pid: i32, by_pid: &HashMap<i32, &ProcessInfo>) -> Option<ContainerId> {
+    let mut seen = HashSet::new();
+    let mut current = by_pid.get(&pid)?.ppid;
+    while current > 1 && seen.insert(current) {
+        let process = by_pid.get(&current)?;
+        if let Some(id) = process.container {
+            return Some(id);
+        }
+        current = process.ppid;
+    }
+    None
 }
 
 fn attributed_ancestor(
@@ -366,6 +453,72 @@ mod tests {
             "{all:?}"
         );
         assert!(!all.contains(&50), "unrelated processes stay out");
+    }
+
+    #[rstest::rstest]
+    #[case::hadoop_launcher(
+        "/usr/lib/jvm/bin/java\0-Dproc_nodemanager\0-Xmx1g\0-XX:OnOutOfMemoryError=kill -9 %p\0org.apache.hadoop.yarn.server.nodemanager.NodeManager",
+        Some(NODE_MANAGER_CLASS)
+    )]
+    #[case::classpath_value_skipped(
+        "java\0-cp\0/opt/hadoop/lib/*\0--add-opens\0java.base/java.lang=ALL-UNNAMED\0org.apache.hadoop.yarn.server.nodemanager.NodeManager",
+        Some(NODE_MANAGER_CLASS)
+    )]
+    #[case::class_in_a_property(
+        "java\0-Dx=org.apache.hadoop.yarn.server.nodemanager.NodeManager\0org.example.Miner",
+        Some("org.example.Miner")
+    )]
+    #[case::class_as_an_argument(
+        "java\0org.example.Miner\0org.apache.hadoop.yarn.server.nodemanager.NodeManager",
+        Some("org.example.Miner")
+    )]
+    #[case::a_space_inside_an_option(
+        "java\0-XX:OnOutOfMemoryError=kill org.apache.hadoop.yarn.server.nodemanager.NodeManager\0org.example.Miner",
+        Some("org.example.Miner")
+    )]
+    #[case::a_jar(
+        "java\0-jar\0nm.jar\0org.apache.hadoop.yarn.server.nodemanager.NodeManager",
+        None
+    )]
+    #[case::not_java("python3\0org.apache.hadoop.yarn.server.nodemanager.NodeManager", None)]
+    fn the_main_class_is_the_first_argument_after_the_options(
+        #[case] cmdline: &str,
+        #[case] expected: Option<&str>,
+    ) {
+        assert_eq!(java_main_class(cmdline), expected);
+    }
+
+    #[test]
+    fn a_container_naming_the_node_manager_class_is_still_a_container() {
+        let mut processes = pod();
+        // Below a container's launch script, or in its cgroup, with the NM class as main class.
+        processes.push(process(
+            23,
+            20,
+            &format!("java -Xmx1g {NODE_MANAGER_CLASS}"),
+            None,
+        ));
+        processes.push(process(61, 1, &format!("java {NODE_MANAGER_CLASS}"), None));
+        let mr: ContainerId = "container_1700000000000_0002_01_000005".parse().unwrap();
+        let cgroups = BTreeMap::from([(
+            mr,
+            (PathBuf::from("hadoop-yarn").join(mr.to_string()), vec![61]),
+        )]);
+        let found = containers(&processes, &cgroups, Scope::Namespace, 40);
+        let members = |id: String| -> Vec<i32> {
+            found
+                .iter()
+                .find(|c| c.id.to_string() == id)
+                .map(|c| c.processes.iter().map(|p| p.pid).collect())
+                .unwrap_or_default()
+        };
+        assert!(members(EXECUTOR.to_owned()).contains(&23));
+        assert_eq!(members(mr.to_string()), [61]);
+        assert!(
+            !found
+                .iter()
+                .any(|c| c.processes.iter().any(|p| p.pid == 10))
+        );
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //! * A victim still there at `max(signal + grace, deadline)` gets SIGKILL, unless use came
 //!   within the target first: containers that end by themselves count, and the guarder stops as
 //!   soon as the target is met.
+//! * A zero target with a deadline beyond the grace period is a drain of the whole NM (its RM
+//!   capacity is already zero: nothing new arrives). Its victims are not all signalled at once:
+//!   ordered by rank with ApplicationMasters last, the i-th of n is signalled at
+//!   `now + (deadline - grace - now) * i / n`, so work has the drain window to finish by itself,
+//!   every victim still gets a whole grace period before the deadline, and an AM outlives its
+//!   tasks. A victim whose turn has not come is never signalled once the target is met.
 
 use std::collections::BTreeMap;
 
@@ -139,7 +145,10 @@ pub enum TargetOutcome {
 struct Victim {
     framework: Framework,
     signal: SignalKind,
-    signaled_at_ms: u64,
+    /// When it is (or was) due for its graceful signal.
+    signal_at_ms: u64,
+    /// Whether that signal went out.
+    signaled: bool,
     kill_at_ms: Option<u64>,
     killed: bool,
 }
@@ -152,10 +161,12 @@ pub struct LeavingContainer {
     pub container: String,
     /// What it runs.
     pub framework: Framework,
-    /// The first signal it got.
+    /// The graceful signal it gets.
     pub signal: SignalKind,
-    /// When (guarder's monotonic milliseconds).
+    /// When it got it, or is due to (guarder's monotonic milliseconds).
     pub signaled_at_ms: u64,
+    /// Whether it got it already (a drain spreads signals over its window).
+    pub signaled: bool,
     /// When it is killed if still there and the target still unmet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kill_at_ms: Option<u64>,
@@ -221,7 +232,8 @@ impl Drainer {
                 container: id.to_string(),
                 framework: v.framework,
                 signal: v.signal,
-                signaled_at_ms: v.signaled_at_ms,
+                signaled_at_ms: v.signal_at_ms,
+                signaled: v.signaled,
                 kill_at_ms: v.kill_at_ms,
                 killed: v.killed,
             })
@@ -286,16 +298,23 @@ impl Drainer {
     /// One step: forget containers that left, kill overdue victims, and signal new victims
     /// for what is still above the target.
     pub fn tick(&mut self, now_ms: u64, containers: &[ContainerUse]) -> Vec<Order> {
-        let before = self.victims.len();
-        self.victims
-            .retain(|id, _| containers.iter().any(|c| c.id == *id));
-        self.left_after_signal += (before - self.victims.len()) as u64;
+        let mut left_after_signal = 0;
+        self.victims.retain(|id, victim| {
+            let present = containers.iter().any(|c| c.id == *id);
+            if !present && victim.signaled {
+                left_after_signal += 1;
+            }
+            present
+        });
+        self.left_after_signal += left_after_signal;
         let Some(target) = self.target.clone() else {
             return Vec::new();
         };
         let (used_vcores, used_memory_mb) = total_use(containers, self.settings.cores_per_vcore);
         if used_vcores <= f64::from(target.vcores) && used_memory_mb <= target.memory_mb as f64 {
-            // Met: those still leaving were asked gracefully and may finish in peace.
+            // Met: those still leaving were asked gracefully and may finish in peace; those
+            // whose turn has not come are not asked at all.
+            self.victims.retain(|_, victim| victim.signaled);
             for victim in self.victims.values_mut() {
                 victim.kill_at_ms = None;
             }
@@ -303,6 +322,18 @@ impl Drainer {
         }
         let mut orders = Vec::new();
         for (id, victim) in &mut self.victims {
+            if !victim.signaled && now_ms >= victim.signal_at_ms {
+                victim.signaled = true;
+                victim.signal_at_ms = now_ms;
+                victim.kill_at_ms =
+                    Some((now_ms + self.settings.grace_ms).max(target.deadline_at_ms));
+                orders.push(Order {
+                    container: *id,
+                    kind: victim.signal,
+                    framework: victim.framework,
+                });
+                continue;
+            }
             if victim.killed || victim.kill_at_ms.is_none_or(|at| now_ms < at) {
                 continue;
             }
@@ -341,29 +372,52 @@ impl Drainer {
         let plan = plan_shrink(&candidates, excess, &self.settings.weights);
         let short_deadline = target.deadline_at_ms.saturating_sub(now_ms) < self.settings.grace_ms;
         let kill_at_ms = (now_ms + self.settings.grace_ms).max(target.deadline_at_ms);
-        for index in plan.victims {
-            let chosen = &staying[index];
+        // ApplicationMasters after their tasks; the plan keeps rank order otherwise.
+        let mut chosen: Vec<usize> = plan.victims;
+        chosen.sort_by_key(|index| staying[*index].application_master);
+        let schedule = self.signal_times(now_ms, &target, chosen.len());
+        for (index, signal_at_ms) in chosen.into_iter().zip(schedule) {
+            let container = &staying[index];
             let signal = match candidates[index].release {
                 Release::Decommission if !short_deadline => SignalKind::Decommission,
                 _ => SignalKind::Terminate,
             };
+            let due = signal_at_ms <= now_ms;
             self.victims.insert(
-                chosen.id,
+                container.id,
                 Victim {
-                    framework: chosen.framework,
+                    framework: container.framework,
                     signal,
-                    signaled_at_ms: now_ms,
-                    kill_at_ms: Some(kill_at_ms),
+                    signal_at_ms,
+                    signaled: due,
+                    kill_at_ms: due.then_some(kill_at_ms),
                     killed: false,
                 },
             );
-            orders.push(Order {
-                container: chosen.id,
-                kind: signal,
-                framework: chosen.framework,
-            });
+            if due {
+                orders.push(Order {
+                    container: container.id,
+                    kind: signal,
+                    framework: container.framework,
+                });
+            }
         }
         orders
+    }
+
+    /// When each of `victims` (in order) gets its graceful signal: all now, except in a drain
+    /// of the whole NM (a zero target) whose deadline leaves room, where they are spread from
+    /// now to a grace period before the deadline.
+    fn signal_times(&self, now_ms: u64, target: &ActiveTarget, victims: usize) -> Vec<u64> {
+        let drain = target.vcores == 0 && target.memory_mb == 0;
+        let window_end = target.deadline_at_ms.saturating_sub(self.settings.grace_ms);
+        if !drain || window_end <= now_ms || victims == 0 {
+            return vec![now_ms; victims];
+        }
+        let window = window_end - now_ms;
+        (0..victims as u64)
+            .map(|i| now_ms + window * i / victims as u64)
+            .collect()
     }
 }
 
@@ -521,12 +575,62 @@ mod tests {
             ..settings(true)
         });
         spared.set_target(0, &request(0, 0, 600), &node());
-        let chosen: Vec<ContainerId> = spared
-            .tick(0, &node())
-            .iter()
+        // A drain: signals spread over the window; none ever reaches the spared AM.
+        let chosen: Vec<ContainerId> = (0..=600)
+            .flat_map(|second| spared.tick(second * 1_000, &node()))
             .map(|o| o.container)
             .collect();
+        assert!(!chosen.is_empty());
         assert!(!chosen.contains(&node()[0].id));
+    }
+
+    #[test]
+    fn a_drain_spreads_its_signals_over_the_window_with_the_am_last() {
+        let mut drainer = Drainer::new(settings(true));
+        // Drain everything by 600 s; the grace period is 60 s: signals from 0 to 540 s.
+        drainer.set_target(0, &request(0, 0, 600), &node());
+        let mut signalled: Vec<(u64, Order)> = Vec::new();
+        for now in (0..=600_000).step_by(1_000) {
+            for order in drainer.tick(now, &node()) {
+                signalled.push((now, order));
+            }
+        }
+        let graceful: Vec<&(u64, Order)> = signalled
+            .iter()
+            .filter(|(_, o)| o.kind != SignalKind::Kill)
+            .collect();
+        let times: Vec<u64> = graceful.iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 135_000, 270_000, 405_000], "{signalled:?}");
+        assert_eq!(
+            graceful.last().map(|(_, o)| o.framework),
+            Some(Framework::SparkApplicationMaster),
+            "the AM last"
+        );
+        // Each was killed no sooner than a grace period after its signal and the deadline.
+        for (at, order) in signalled.iter().filter(|(_, o)| o.kind == SignalKind::Kill) {
+            let signal = graceful
+                .iter()
+                .find(|(_, o)| o.container == order.container)
+                .map(|(t, _)| *t)
+                .expect("a graceful signal first");
+            assert!(*at >= (signal + 60_000).max(600_000));
+        }
+    }
+
+    #[test]
+    fn work_that_finishes_during_a_drain_is_never_signalled() {
+        let mut drainer = Drainer::new(settings(true));
+        drainer.set_target(0, &request(0, 0, 600), &node());
+        let first = drainer.tick(0, &node());
+        assert_eq!(first.len(), 1, "only the first in rank at once");
+        // Everything else ends by itself before its turn.
+        let rest: Vec<ContainerUse> = node()
+            .into_iter()
+            .filter(|c| c.id == first[0].container)
+            .collect();
+        assert!(drainer.tick(10_000, &rest).is_empty());
+        assert!(drainer.tick(500_000, &[]).is_empty());
+        assert_eq!(drainer.leaving().len(), 0);
     }
 
     #[test]

@@ -382,3 +382,65 @@ fn cgroup_v1_groups_find_and_measure_a_container() {
     assert!(cpu_cores > 0.05, "cgroup CPU: {cpu_cores}");
     assert_eq!(framework, Framework::Unknown);
 }
+
+/// A drain of the whole NM (a zero target) with room before its deadline: the containers get
+/// SIGTERM one after another by rank, the ApplicationMaster last, not all at once.
+#[test]
+fn a_drain_signals_one_container_after_another_with_the_am_last() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let stamp = stamp();
+    let mut am = launch(Some(&container_id(stamp, 1)), "sleep 600 & wait $!");
+    let mut tasks = [
+        launch(Some(&container_id(stamp, 2)), "sleep 600 & wait $!"),
+        launch(Some(&container_id(stamp, 3)), "sleep 600 & wait $!"),
+    ];
+    let mut guarder = guarder(false, 1_000, None);
+    let started = Instant::now();
+    guarder.scan(0);
+    std::thread::sleep(Duration::from_millis(200));
+    guarder.scan(200);
+    // Drained by 4 s, a grace period of 1 s: signals spread over the first 3 s.
+    guarder.set_target(
+        200,
+        &TargetRequest {
+            vcores: 0,
+            memory_mb: 0,
+            deadline_seconds: 4,
+            reason: "drain".to_owned(),
+        },
+    );
+    // Who was gone at which poll: one signal at a time means three different polls.
+    let [task_2, task_3] = &mut tasks;
+    let mut children = [("task-2", task_2), ("task-3", task_3), ("am", &mut am)];
+    let mut gone: Vec<(&str, u32)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut poll = 0;
+    while gone.len() < 3 && Instant::now() < deadline {
+        poll += 1;
+        let now = started.elapsed().as_millis() as u64;
+        guarder.scan(now);
+        guarder.step(now);
+        for (name, child) in &mut children {
+            if !gone.iter().any(|(n, _)| n == name) && child.try_wait().ok().flatten().is_some() {
+                gone.push((name, poll));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(gone.len(), 3, "every container left: {gone:?}");
+    assert!(
+        gone[0].1 < gone[1].1 && gone[1].1 < gone[2].1,
+        "one after another, not at once: {gone:?}"
+    );
+    assert_eq!(gone[2].0, "am", "the AM last: {gone:?}");
+    let terms = guarder
+        .status()
+        .signals
+        .iter()
+        .filter(|s| s.signal == "SIGTERM")
+        .map(|s| s.count)
+        .sum::<u64>();
+    assert_eq!(terms, 3, "one SIGTERM each, no SIGKILL needed");
+}

@@ -131,6 +131,24 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// A builder for an HTTP client of this workspace. Installs rustls' ring provider first (the
+/// one kube uses): reqwest is built without a provider of its own, so that no second crypto
+/// library is compiled, and would refuse to build a client without one.
+pub fn http_client() -> reqwest::ClientBuilder {
+    // Err only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place a client is built, after the provider"
+    )]
+    reqwest::Client::builder()
+}
+
+/// `GET url` with a default client of [`http_client`] (tests, one-off reads).
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http_client().build()?.get(url).send().await
+}
+
 /// Logs to stderr at `RUST_LOG` (default `info`), coloured only on a terminal.
 pub fn init_logging() {
     tracing_subscriber::fmt()

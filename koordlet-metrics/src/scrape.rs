@@ -32,7 +32,7 @@ impl KoordletClient {
                 "koordlet URL {url} must use http:// (koordlet serves plain HTTP on the node)"
             );
         }
-        let client = reqwest::Client::builder()
+        let client = crate::app::http_client()
             .timeout(timeout)
             .connect_timeout(timeout)
             .no_proxy()

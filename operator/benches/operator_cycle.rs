@@ -175,6 +175,7 @@ fn reconcile_cycle(
                 memory_mb: 40_960,
             },
             state: NodeManagerState::Running,
+            problem: None,
         })
         .collect();
     let status = pool_status(

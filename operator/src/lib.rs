@@ -13,6 +13,7 @@ pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
+pub mod egress;
 pub mod lifecycle;
 pub mod placement;
 pub mod policy;

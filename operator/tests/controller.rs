@@ -1392,7 +1392,7 @@ async fn metrics_and_health_are_served() {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let text = reqwest::get(format!("http://{address}/metrics"))
+    let text = koordlet_metrics::app::http_get(format!("http://{address}/metrics"))
         .await
         .expect("GET")
         .text()
@@ -1405,12 +1405,12 @@ async fn metrics_and_health_are_served() {
     assert!(text.contains("elastic_yarn_operator_failures_total{category=\"no_active_rm\"} 1"));
     // The RM clients' series sit beside the operator's (families appear once they have a series).
     assert!(text.contains("elastic_yarn_rm_failovers_total 0"), "{text}");
-    let health = reqwest::get(format!("http://{address}/healthz"))
+    let health = koordlet_metrics::app::http_get(format!("http://{address}/healthz"))
         .await
         .expect("GET");
     assert_eq!(health.status().as_u16(), 200);
     healthy.store(false, Ordering::Relaxed);
-    let health = reqwest::get(format!("http://{address}/healthz"))
+    let health = koordlet_metrics::app::http_get(format!("http://{address}/healthz"))
         .await
         .expect("GET");
     assert_eq!(health.status().as_u16(), 503);
@@ -1428,7 +1428,8 @@ async fn a_removed_third_party_nm_gives_its_allocation_back_to_koordinator() {
     pool.spec.koordinator.accounting = elastic_yarn_operator::crd::AccountingMode::ThirdParty;
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "default"));
-    let running = nm_pod("worker-7.dc1.example.com", None);
+    // Scaled to zero, drained, and its drain deadline passed: the pod goes now.
+    let running = nm_pod("worker-7.dc1.example.com", Some("2026-01-01T00:00:00Z"));
     let pod_name = running["metadata"]["name"]
         .as_str()
         .expect("name")

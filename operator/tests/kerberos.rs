@@ -126,7 +126,9 @@ async fn inner_spnego_through_the_library() {
     let url = format!("http://localhost:{}", address.port());
 
     // Missing and bad tokens are refused as Hadoop's AuthenticationFilter does.
-    let http = reqwest::Client::new();
+    let http = koordlet_metrics::app::http_client()
+        .build()
+        .expect("an HTTP client");
     let anonymous = http
         .get(format!("{url}/ws/v1/cluster/nodes"))
         .send()
@@ -333,7 +335,7 @@ mod fetch {
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let body = reqwest::get(url)
+            let body = koordlet_metrics::app::http_get(url)
                 .await
                 .expect("GET")
                 .bytes()

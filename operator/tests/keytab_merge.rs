@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use elastic_yarn_operator::controller::keytabs::KeytabStore;
+use elastic_yarn_operator::controller::keytabs::{self, KeytabStore};
 use testkit::kdc::{Kdc, REALM};
 
 #[test]
@@ -18,13 +18,26 @@ fn a_merged_keytab_authenticates_every_pools_principal() {
         kdc.add_principal(principal);
         let own = kdc.path(&format!("pool-{index}.keytab"));
         kdc.export(&own, &[principal]);
+        let bytes = std::fs::read(&own).expect("keytab");
+        // kadmin writes one entry per encryption type: one principal.
+        assert_eq!(
+            keytabs::principals(&bytes).expect("a readable keytab"),
+            std::slice::from_ref(principal)
+        );
         store
-            .set(
-                &format!("yarn/pool-{index}"),
-                std::fs::read(&own).expect("keytab"),
-            )
+            .set(&format!("yarn/pool-{index}"), bytes, principal)
             .expect("merged");
     }
+    // A pool whose own keytab is pool-b's may not name pool-a's principal, though the merged
+    // file holds it.
+    let error = store
+        .set(
+            "yarn/intruder",
+            std::fs::read(kdc.path("pool-1.keytab")).expect("keytab"),
+            &principals[0],
+        )
+        .expect_err("refused");
+    assert!(error.to_string().contains("no key for pool-a@"), "{error}");
     let (key, value) = kdc.krb5_config_env();
     let listing = Command::new("klist")
         .args(["-k", "-t"])

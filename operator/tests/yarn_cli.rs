@@ -97,7 +97,7 @@ fn errors_exit_non_zero_with_their_category() {
     assert!(!ok);
     assert!(stderr.contains("[invalid_input]"), "{stderr}");
 
-    let (ok, _, stderr) = yarn("https://rm.example.com:8090", &["nodes"]);
+    let (ok, _, stderr) = yarn("ftp://rm.example.com:8090", &["nodes"]);
     assert!(!ok);
-    assert!(stderr.contains("https is not supported yet"), "{stderr}");
+    assert!(stderr.contains("neither http nor https"), "{stderr}");
 }

@@ -191,10 +191,11 @@ impl Kadmin {
 
     /// Gives `principal` new keys and returns them as a keytab file.
     pub async fn export_keytab(&self, principal: &str) -> Result<Vec<u8>, KerberosError> {
-        let file = self
-            .dir
-            .path()
-            .join(format!("export-{}.keytab", std::process::id()));
+        // One file per export: exports run concurrently, and `ktadd` appends to an existing
+        // file, so a shared name could hand one address another's keys.
+        static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let number = EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = self.dir.path().join(format!("export-{number}.keytab"));
         let _ = tokio::fs::remove_file(&file).await;
         let result = self
             .query(&format!("ktadd -k {} {principal}", file.display()))

@@ -57,6 +57,47 @@ async fn principals_are_created_exported_and_deleted() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exports_each_hold_only_their_own_principal() {
+    let Some(kdc) = Kdc::start_with_kadmind() else {
+        return;
+    };
+    let admin = std::fs::read(kdc.admin_keytab()).expect("admin keytab");
+    let kadmin = std::sync::Arc::new(kadmin(&kdc, admin, kdc.admin_port));
+    let principals: Vec<String> = (0..8)
+        .map(|i| format!("nm/nm-10-20-1-{i}.yarn.test@{REALM}"))
+        .collect();
+    for principal in &principals {
+        kadmin.ensure_principal(principal).await.unwrap();
+    }
+    let exports = principals.iter().cloned().map(|principal| {
+        let kadmin = kadmin.clone();
+        tokio::spawn(async move {
+            let keytab = kadmin.export_keytab(&principal).await;
+            (principal, keytab)
+        })
+    });
+    for export in futures::future::join_all(exports).await {
+        let (principal, keytab) = export.unwrap();
+        let file = kdc.path(&format!("{}.keytab", principal.replace('/', "_")));
+        std::fs::write(&file, keytab.unwrap()).unwrap();
+        let (key, value) = kdc.krb5_config_env();
+        let listing = std::process::Command::new("klist")
+            .args(["-k"])
+            .arg(&file)
+            .env(key, &value)
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        let others: Vec<&String> = principals
+            .iter()
+            .filter(|p| **p != principal && listing.contains(p.as_str()))
+            .collect();
+        assert!(listing.contains(principal.as_str()), "{listing}");
+        assert!(others.is_empty(), "{principal}'s keytab holds {others:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_wrong_admin_keytab_and_a_dead_admin_server_are_clear_errors() {
     let Some(kdc) = Kdc::start_with_kadmind() else {

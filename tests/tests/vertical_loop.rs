@@ -380,7 +380,9 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
         guarder: guarder.clone(),
         rm: rm.clone(),
         node: node.clone(),
-        http: reqwest::Client::new(),
+        http: koordlet_metrics::app::http_client()
+            .build()
+            .expect("the test setup works"),
         passages: Arc::new(Mutex::new(Vec::new())),
     };
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -425,7 +427,9 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
     }];
 
     // Tick every 300 ms; watch the guarder's status in between.
-    let http = reqwest::Client::new();
+    let http = koordlet_metrics::app::http_client()
+        .build()
+        .expect("the test setup works");
     let started = Instant::now();
     let mut floor_target_at = None;
     let mut over_allowance_since: Option<Instant> = None;

@@ -85,7 +85,12 @@ pub async fn static_addresses_with_real_bind_and_kdc(world: Arc<World>) {
     put_secret(&world, "e2e-kadmin", "keytab", keytab).await;
 
     let process = world
-        .start_controller("staticip-controller", "elastic-yarn-staticip", "staticip-a")
+        .start_controller(
+            "staticip-controller",
+            "elastic-yarn-staticip",
+            "staticip-a",
+            &[],
+        )
         .await;
     world.staticips.lock().await.push(process);
 

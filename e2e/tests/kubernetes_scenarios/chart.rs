@@ -92,6 +92,63 @@ fn check_shape(set: &ValueSet, objects: &[Value]) {
         BTreeSet::new()
     };
     assert_eq!(monitors, wanted, "{}: monitors", set.name);
+    check_operator_security(set, &of_kind("Deployment"));
+}
+
+/// The operator's egress flags, CA bundle, krb5.conf and `DIR:` ticket cache, as the values say.
+fn check_operator_security(set: &ValueSet, deployments: &[&Value]) {
+    let operator = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "elastic-yarn-operator")
+        .expect("the operator Deployment");
+    let pod = &operator["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+    };
+    assert_eq!(
+        env("KRB5CCNAME"),
+        Some("DIR:/var/run/elastic-yarn/tickets"),
+        "{}: a ticket cache collection",
+        set.name
+    );
+    let volumes: BTreeSet<&str> = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    if set.name == "secured" {
+        for wanted in [
+            "--allow-egress-cidr=10.20.0.0/16",
+            "--deny-egress-cidr=10.96.0.0/12",
+            "--rm-ca-file=/etc/elastic-yarn/rm-ca/ca.pem",
+        ] {
+            assert!(args.contains(&wanted), "{}: {wanted} in {args:?}", set.name);
+        }
+        assert_eq!(env("KRB5_CONFIG"), Some("/etc/elastic-yarn/krb5/krb5.conf"));
+        assert!(
+            volumes.contains("krb5-conf") && volumes.contains("rm-ca"),
+            "{volumes:?}"
+        );
+    } else {
+        assert!(
+            !args.iter().any(|a| a.starts_with("--rm-ca-file")) && env("KRB5_CONFIG").is_none(),
+            "{}: no CA bundle or krb5.conf unless asked: {args:?}",
+            set.name
+        );
+    }
 }
 
 /// `helm lint --strict`; every value set rendered by `helm template`, checked for its shape and

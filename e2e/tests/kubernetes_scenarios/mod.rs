@@ -15,6 +15,7 @@ pub use chart::{
 pub use leader::{a_frozen_leader_wakes_up_and_does_nothing, one_leader_acts_at_a_time};
 pub use pools::{
     deleting_a_pool_leaves_nothing_behind, pool_follows_spec_and_node_changes,
+    pools_may_not_point_the_operator_at_the_cluster_itself,
     resident_and_periodic_pools_run_their_node_managers,
     vertical_loop_ticks_through_a_node_update_storm,
 };

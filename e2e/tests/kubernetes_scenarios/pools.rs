@@ -48,6 +48,17 @@ fn assert_owned_and_applied(pod: &Pod, pool: &str) {
         "{}: the guarder must see the NM's processes",
         pod.name_any()
     );
+    // Admission kept what the operator asked: no API token for YARN containers to read.
+    let spec = pod.spec.as_ref().expect("a pod spec");
+    assert_eq!(spec.automount_service_account_token, Some(false));
+    assert!(
+        spec.volumes
+            .iter()
+            .flatten()
+            .all(|v| v.projected.is_none() && !v.name.starts_with("kube-api-access")),
+        "{}: a service-account token volume",
+        pod.name_any()
+    );
     let applied = pod.metadata.managed_fields.iter().flatten().any(|f| {
         f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
     });
@@ -532,6 +543,62 @@ pub async fn deleting_a_pool_leaves_nothing_behind(world: Arc<World>) {
             !has_entry(&node),
             "{} kept the pool's thirdPartyAllocations entry",
             node.name_any()
+        );
+    }
+}
+
+/// Pools may not make the operator call the cluster's own API server, loopback or the
+/// link-local metadata address: such a pool is refused (`Ready=False/EgressDenied`, an
+/// `InvalidSpec` Event), gets no NM pod, and nothing the refused URL would answer reaches status.
+pub async fn pools_may_not_point_the_operator_at_the_cluster_itself(world: Arc<World>) {
+    world.operator().await;
+    let ns = world.namespace("e2e-egress").await;
+    hadoop_conf(&world.client, &ns).await;
+    world
+        .nodes(&["e2e-egress-1"], &[("e2e/pool", "egress")])
+        .await;
+    let mut api_server = manifest(&world, &ns, "api-server", "egress", resident());
+    api_server["spec"]["resourceManager"]["addresses"] = json!([world.cluster.server]);
+    let mut metadata = manifest(&world, &ns, "metadata", "egress", resident());
+    metadata["spec"]["elasticity"]["metrics"] = json!({
+        "source": "Prometheus",
+        "prometheusUrl": "http://169.254.169.254/latest/",
+    });
+    for (pool, field) in [
+        (api_server, "spec.resourceManager.addresses[0]"),
+        (metadata, "spec.elasticity.metrics.prometheusUrl"),
+    ] {
+        let created = pools::create(&world.client, &pool).await;
+        let name = created.name_any();
+        let status = wait_for_status(&world, &ns, &name, "Ready=False/EgressDenied", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "EgressDenied")
+        })
+        .await;
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("a Ready condition");
+        assert!(ready.message.contains(field), "{name}: {}", ready.message);
+        assert!(
+            ready.message.contains("egress policy"),
+            "{name}: {}",
+            ready.message
+        );
+        assert!(
+            event_reasons(&world.client, &ns, &name)
+                .await
+                .iter()
+                .any(|r| r == "InvalidSpec"),
+            "{name}: an InvalidSpec Event"
+        );
+        assert!(
+            node_manager_pods(&world.client, &ns, &name)
+                .await
+                .is_empty(),
+            "{name}: no NM pod for a refused pool"
         );
     }
 }

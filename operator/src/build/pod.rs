@@ -8,9 +8,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, HostAlias, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Probe,
-    ResourceRequirements, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
-    VolumeMount,
+    NodeSelectorTerm, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
+    PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -455,6 +455,16 @@ pub fn node_manager_pod(
             ],
             // The guarder sees and signals the NM's container processes.
             share_process_namespace: Some(true),
+            // Neither the NM nor the guarder calls the API server: no token in the pod for a
+            // YARN container to read.
+            automount_service_account_token: Some(false),
+            security_context: Some(PodSecurityContext {
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".to_owned(),
+                    localhost_profile: None,
+                }),
+                ..PodSecurityContext::default()
+            }),
             hostname: Some(hostname),
             host_aliases,
             affinity: Some(pinned_affinity(placement.affinity.as_ref(), &slot.node)),

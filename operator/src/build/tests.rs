@@ -95,6 +95,14 @@ fn every_example_builds_a_pinned_pod_with_its_guarder(
     assert_eq!(labels[names::NODE_LABEL], node);
     let spec = pod.spec.as_ref().unwrap();
     assert_eq!(spec.share_process_namespace, Some(true));
+    assert_eq!(spec.automount_service_account_token, Some(false));
+    assert_eq!(
+        spec.security_context
+            .as_ref()
+            .and_then(|s| s.seccomp_profile.as_ref())
+            .map(|p| p.type_.as_str()),
+        Some("RuntimeDefault")
+    );
     assert_eq!(spec.hostname.as_deref(), Some(name));
     assert_eq!(spec.termination_grace_period_seconds, Some(grace + 30));
     let terms = &spec

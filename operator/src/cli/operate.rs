@@ -43,6 +43,18 @@ pub struct RunArgs {
     /// RM writes per second per pool.
     #[arg(long, default_value_t = crate::vertical::DEFAULT_RM_WRITES_PER_SECOND)]
     rm_writes_per_second: f64,
+    /// PEM bundle of the CAs that sign the RMs' certificates, for `https://` RM addresses
+    /// (default: the platform's trust store).
+    #[arg(long, env = "RM_CA_FILE")]
+    rm_ca_file: Option<PathBuf>,
+    /// A range pools' RM and Prometheus URLs may reach although denied by default (loopback,
+    /// link-local, the API server); repeat or separate with commas.
+    #[arg(long, env = "ALLOW_EGRESS_CIDRS", value_delimiter = ',')]
+    allow_egress_cidr: Vec<ipnet::IpNet>,
+    /// A range pools' RM and Prometheus URLs may not reach, besides the default ones; repeat or
+    /// separate with commas.
+    #[arg(long, env = "DENY_EGRESS_CIDRS", value_delimiter = ',')]
+    deny_egress_cidr: Vec<ipnet::IpNet>,
     /// Client keytab file merged from Kerberos pools' Secrets (GSSAPI reads it).
     #[arg(long, env = "KRB5_CLIENT_KTNAME")]
     client_keytab: Option<String>,
@@ -63,6 +75,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     guarder_image,
                 }),
             rm_writes_per_second: args.rm_writes_per_second,
+            rm_ca_file: args.rm_ca_file,
             ..ControllerSettings::default()
         },
         listen: args.listen,
@@ -73,6 +86,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
         },
+        egress_deny: args.deny_egress_cidr,
+        egress_allow: args.allow_egress_cidr,
         client_keytab: args
             .client_keytab
             .map(|path| PathBuf::from(path.trim_start_matches("FILE:"))),
@@ -135,6 +150,10 @@ pub struct VerticalArgs {
     /// An NM: `node=NAME,id=HOST:PORT,exporter=URL,guarder=URL` (repeat).
     #[arg(long = "nm", value_parser = parse_node_manager, required = true)]
     nms: Vec<NodeManagerArg>,
+    /// PEM bundle of the CAs that sign the RMs' certificates, for `https://` RM addresses
+    /// (default: the platform's trust store).
+    #[arg(long, env = "RM_CA_FILE")]
+    rm_ca_file: Option<PathBuf>,
     /// File with the guarders' bearer token.
     #[arg(long)]
     guarder_token_file: Option<PathBuf>,
@@ -209,7 +228,9 @@ pub fn vertical(args: VerticalArgs) -> anyhow::Result<ExitCode> {
         Some(user) => RmAuth::Simple { user: user.clone() },
         None => validated.rm_auth(),
     };
-    let rm = RestResourceManager::new(RestSettings::new(addresses, auth))?;
+    let mut rm_settings = RestSettings::new(addresses, auth);
+    rm_settings.ca_file = args.rm_ca_file.clone();
+    let rm = RestResourceManager::new(rm_settings)?;
     let guarder = match &args.guarder_token_file {
         Some(path) => {
             let token = std::fs::read_to_string(path)
@@ -239,7 +260,7 @@ pub fn vertical(args: VerticalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let nms: Vec<NodeManagerEndpoints> = args.nms.into_iter().map(|a| a.0).collect();
-    let metrics = crate::vertical::reader(&validated.metrics, Duration::from_secs(3), 64)?;
+    let metrics = crate::vertical::reader(&validated.metrics, Duration::from_secs(3), 64, None)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

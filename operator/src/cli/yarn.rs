@@ -45,6 +45,10 @@ pub struct YarnArgs {
     /// SPNEGO service as `service@host` when not `HTTP@<RM host>` (an RM behind a proxy).
     #[arg(long, requires = "keytab")]
     pub spnego_service: Option<String>,
+    /// PEM bundle of the CAs that sign the RMs' certificates, for `https://` RM addresses
+    /// (default: the platform's trust store).
+    #[arg(long, env = "RM_CA_FILE")]
+    pub rm_ca_file: Option<PathBuf>,
     /// File holding an RM delegation token.
     #[arg(long, conflicts_with = "keytab")]
     pub delegation_token_file: Option<PathBuf>,
@@ -156,6 +160,7 @@ pub fn run(args: YarnArgs) -> anyhow::Result<ExitCode> {
     }
     let auth = auth(&args)?;
     let mut settings = RestSettings::new(args.rm.clone(), auth);
+    settings.ca_file = args.rm_ca_file.clone();
     settings.request_timeout = Duration::from_secs(args.timeout_seconds.max(1));
     // An admin at a terminal wants the answer or the error now, not after backoff.
     settings.retry = RetryPolicy {

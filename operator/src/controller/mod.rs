@@ -13,7 +13,7 @@ pub mod runtime;
 pub mod status;
 pub mod third_party;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +31,7 @@ use kube::{Api, Client};
 use tokio::sync::Mutex;
 
 use crate::build::BuildSettings;
-use crate::crd::ElasticNodePool;
+use crate::crd::{ElasticNodePool, NodeManagerProblem};
 use crate::vertical::drain::DrainError;
 use crate::yarn::RmError;
 use keytabs::{KeytabError, KeytabStore};
@@ -56,6 +56,10 @@ pub struct ControllerSettings {
     pub resync: Duration,
     /// Request timeout towards exporters and guarders.
     pub endpoint_timeout: Duration,
+    /// PEM bundle of the CAs of `https://` RMs (`None`: the platform's roots).
+    pub rm_ca_file: Option<std::path::PathBuf>,
+    /// What pool-named URLs (RM, Prometheus) may reach.
+    pub egress: std::sync::Arc<crate::egress::EgressPolicy>,
 }
 
 impl Default for ControllerSettings {
@@ -67,6 +71,8 @@ impl Default for ControllerSettings {
             concurrency: 64,
             resync: Duration::from_secs(60),
             endpoint_timeout: Duration::from_secs(3),
+            rm_ca_file: None,
+            egress: std::sync::Arc::new(crate::egress::EgressPolicy::unrestricted()),
         }
     }
 }
@@ -87,6 +93,8 @@ pub struct Context {
     pub keytabs: Mutex<KeytabStore>,
     /// The leader Lease this replica acts under (`None`: no election, as in tests).
     pub leadership: Option<leader::Leadership>,
+    /// Per pool UID, the NMs whose reconcile step failed in the pool's current reconcile.
+    pub problems: std::sync::Mutex<HashMap<String, BTreeMap<String, NodeManagerProblem>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -114,6 +122,7 @@ impl Context {
             runtimes: Mutex::new(HashMap::new()),
             keytabs: Mutex::new(keytabs),
             leadership: None,
+            problems: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -214,6 +223,10 @@ pub struct RunSettings {
     pub lease: LeaseSettings,
     /// Client keytab file for Kerberos pools.
     pub client_keytab: Option<std::path::PathBuf>,
+    /// Ranges pool URLs may not reach besides the built-in ones and the API server.
+    pub egress_deny: Vec<ipnet::IpNet>,
+    /// Ranges pool URLs may reach even when denied.
+    pub egress_allow: Vec<ipnet::IpNet>,
 }
 
 /// Runs the operator until SIGTERM/SIGINT or until leadership is lost.
@@ -247,10 +260,23 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     metrics.leader.set(1);
     tracing::info!("leading: reconciling ElasticNodePools");
 
+    // Pools may not make the operator call its own API server (nor loopback, link-local...).
+    let api_server = kube::Config::infer()
+        .await
+        .ok()
+        .and_then(|config| url::Url::parse(&config.cluster_url.to_string()).ok());
+    let controller_settings = ControllerSettings {
+        egress: Arc::new(crate::egress::EgressPolicy::new(
+            api_server.as_ref(),
+            settings.egress_deny.clone(),
+            settings.egress_allow.clone(),
+        )),
+        ..settings.controller.clone()
+    };
     let ctx = Arc::new(
         Context::new(
             client.clone(),
-            settings.controller.clone(),
+            controller_settings,
             metrics.clone(),
             Some(Recorder::new(
                 client.clone(),

@@ -28,11 +28,11 @@ use crate::build::names::{
 use crate::build::{self, GUARDER_TOKEN_KEY, NodeManagerSlot, PoolRef};
 use crate::crd::{
     AccountingMode, ElasticNodePool, ElasticNodePoolStatus, LifecycleMode, NmResources,
-    NodeManagerState, NodeManagerStatus,
+    NodeManagerProblem, NodeManagerState, NodeManagerStatus,
 };
 use crate::lifecycle::{self, ExistingNodeManager, LifecyclePlan};
 use crate::placement;
-use crate::validate::{RmAuth as SpecAuth, SpecErrors, ValidatedPool, validate};
+use crate::validate::{RmAuth as SpecAuth, SpecError, SpecErrors, ValidatedPool, validate};
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{LoopSettings, NodeManagerEndpoints, drain};
 use crate::yarn::{
@@ -171,16 +171,17 @@ async fn ensure_runtime(
     secrets: &Api<Secret>,
 ) -> Result<(), ReconcileError> {
     if let SpecAuth::Kerberos {
+        principal,
         keytab_secret,
         keytab_key,
-        ..
     } = &validated.auth
     {
         let bytes = keytab_bytes(secrets, keytab_secret, keytab_key).await?;
-        ctx.keytabs
-            .lock()
-            .await
-            .set(&format!("{}/{}", pool_ref.namespace, pool_ref.name), bytes)?;
+        ctx.keytabs.lock().await.set(
+            &format!("{}/{}", pool_ref.namespace, pool_ref.name),
+            bytes,
+            principal,
+        )?;
     }
     let auth = validated.rm_auth();
     let addresses = validated.rm_addresses();
@@ -215,7 +216,7 @@ async fn ensure_runtime(
         return Ok(());
     }
     let rm = RestResourceManager::with_metrics(
-        RestSettings::new(addresses, auth),
+        rm_settings(ctx, addresses, auth),
         ctx.metrics.rm.clone(),
     )?;
     let guarder = GuarderClient::new(Hidden::new(token), ctx.settings.endpoint_timeout)
@@ -224,6 +225,7 @@ async fn ensure_runtime(
         &validated.metrics,
         ctx.settings.endpoint_timeout,
         ctx.settings.concurrency,
+        Some(&ctx.settings.egress),
     )
     .map_err(|e| ReconcileError::Client(e.to_string()))?;
     let hooks = LoopHooks {
@@ -350,6 +352,10 @@ async fn refuse(
 
 async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, ReconcileError> {
     let pool_ref = PoolRef::of(&pool)?;
+    // Each reconcile finds its NMs' step problems afresh.
+    if let Ok(mut problems) = ctx.problems.lock() {
+        problems.remove(&pool_ref.uid);
+    }
     let client = ctx.client.clone();
     let pools: Api<ElasticNodePool> = Api::namespaced(client.clone(), &pool_ref.namespace);
     let now = Timestamp::now();
@@ -370,6 +376,13 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
             .await;
         }
     };
+    // URLs the installation does not let pools call: refused like a bad spec, and looked at
+    // again later (a name may resolve elsewhere, the policy may change with a restart).
+    let denials = egress_denials(ctx, &validated).await;
+    if !denials.0.is_empty() {
+        let again = Action::requeue(Duration::from_secs(300));
+        return refuse(ctx, &pool, &pools, &denials, &now_time, again).await;
+    }
     // The StaticIPPool, when the pool names one: a missing one may appear, so look again soon.
     let static_pool = match &pool.spec.static_ip {
         None => None,
@@ -685,7 +698,13 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     }
 
     // Status.
-    let rows = status_rows(&views, &plan, &reports);
+    let step_problems = ctx
+        .problems
+        .lock()
+        .ok()
+        .and_then(|problems| problems.get(&pool_ref.uid).cloned())
+        .unwrap_or_default();
+    let rows = status_rows(&views, &plan, &reports, &step_problems, &observed_now);
     let starting = rm_reachable
         && rows
             .iter()
@@ -840,7 +859,8 @@ async fn apply_drains(
     }
 }
 
-/// One NM's step failed: a Warning Event naming it and a failure counted; the pool goes on.
+/// One NM's step failed: a Warning Event naming it, a failure counted, and the problem on its
+/// status row; the pool goes on.
 async fn node_manager_failed(
     ctx: &Context,
     pool: &ElasticNodePool,
@@ -853,6 +873,19 @@ async fn node_manager_failed(
         .failures
         .get_or_create(&super::metrics::FailureLabels { category })
         .inc();
+    if let Some(uid) = pool.metadata.uid.clone() {
+        let problem = NodeManagerProblem {
+            step: reason.trim_end_matches("Failed").to_owned(),
+            category: category.to_owned(),
+            message: error.to_string(),
+        };
+        if let Ok(mut problems) = ctx.problems.lock() {
+            problems
+                .entry(uid)
+                .or_default()
+                .insert(node.to_owned(), problem);
+        }
+    }
     tracing::warn!(%node, %error, category, reason, "NodeManager step failed");
     publish(
         ctx,
@@ -956,10 +989,40 @@ async fn release_allocation(
     }
 }
 
+/// What keeps failing for the NM on `node`: a reconcile step of this reconcile first, else the
+/// vertical loop's last tick (a failed resize, unreadable metrics).
+fn problem_of(
+    node: &str,
+    step_problems: &BTreeMap<String, NodeManagerProblem>,
+    observed: &super::runtime::Observed,
+) -> Option<NodeManagerProblem> {
+    if let Some(problem) = step_problems.get(node) {
+        return Some(problem.clone());
+    }
+    let outcome = observed.outcomes.get(node)?;
+    match (&outcome.applied, outcome.metrics_error) {
+        (crate::vertical::Applied::Failed { category, message }, _) => Some(NodeManagerProblem {
+            step: "Resize".to_owned(),
+            category: (*category).to_owned(),
+            message: message.clone(),
+        }),
+        (_, Some(category)) => Some(NodeManagerProblem {
+            step: "Metrics".to_owned(),
+            category: category.to_owned(),
+            message: "this node's batch availability could not be read; the NM keeps its \
+                      capacity until the stale-metrics rule applies"
+                .to_owned(),
+        }),
+        _ => None,
+    }
+}
+
 fn status_rows(
     views: &[PodView],
     plan: &LifecyclePlan,
     reports: &HashMap<NodeId, NodeReport>,
+    step_problems: &BTreeMap<String, NodeManagerProblem>,
+    observed: &super::runtime::Observed,
 ) -> Vec<NodeManagerStatus> {
     let mut rows: Vec<NodeManagerStatus> = views
         .iter()
@@ -991,11 +1054,44 @@ fn status_rows(
                     memory_mb: c.memory_mb,
                 }),
                 state,
+                problem: problem_of(&v.node, step_problems, observed),
             }
         })
         .collect();
     rows.sort_by(|a, b| a.node.cmp(&b.node));
     rows
+}
+
+/// The RM client's settings for a pool, with the installation's CA bundle.
+fn rm_settings(ctx: &Context, addresses: Vec<String>, auth: crate::yarn::RmAuth) -> RestSettings {
+    let mut settings = RestSettings::new(addresses, auth);
+    settings.ca_file = ctx.settings.rm_ca_file.clone();
+    settings.egress = Some(ctx.settings.egress.clone());
+    settings
+}
+
+/// The pool's URLs the installation's egress policy refuses, as spec problems.
+async fn egress_denials(ctx: &Context, validated: &ValidatedPool) -> SpecErrors {
+    let mut problems = Vec::new();
+    for (index, url) in validated.resource_managers.iter().enumerate() {
+        if let Err(denied) = ctx.settings.egress.check(url).await {
+            problems.push(SpecError {
+                field: format!("spec.resourceManager.addresses[{index}]"),
+                reason: "EgressDenied",
+                message: denied.to_string(),
+            });
+        }
+    }
+    if let crate::validate::MetricsSource::Prometheus { url } = &validated.metrics
+        && let Err(denied) = ctx.settings.egress.check(url).await
+    {
+        problems.push(SpecError {
+            field: "spec.elasticity.metrics.prometheusUrl".to_owned(),
+            reason: "EgressDenied",
+            message: denied.to_string(),
+        });
+    }
+    SpecErrors(problems)
 }
 
 /// How soon a pool whose running NMs have not registered yet is looked at again.
@@ -1012,7 +1108,7 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
         let rm = match runtime {
             Some(runtime) => runtime.rm.clone(),
             None => Arc::new(RestResourceManager::with_metrics(
-                RestSettings::new(validated.rm_addresses(), validated.rm_auth()),
+                rm_settings(ctx, validated.rm_addresses(), validated.rm_auth()),
                 ctx.metrics.rm.clone(),
             )?),
         };
@@ -1073,4 +1169,86 @@ async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Re
     )
     .await;
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vertical::{Applied, NodeManagerOutcome};
+
+    fn outcome(
+        node: &str,
+        applied: Applied,
+        metrics_error: Option<&'static str>,
+    ) -> NodeManagerOutcome {
+        NodeManagerOutcome {
+            node: node.to_owned(),
+            yarn_node_id: "nm-0.yarn.test:45454".parse().expect("a node id"),
+            capacity: crate::policy::Resources::new(8, 32_768),
+            allocated: crate::policy::Resources::default(),
+            applied,
+            reason: None,
+            metrics_age_seconds: None,
+            metrics_error,
+            guarder: None,
+        }
+    }
+
+    #[test]
+    fn each_nm_row_names_its_own_failing_step() {
+        let mut observed = super::super::runtime::Observed::default();
+        for (node, applied, metrics_error) in [
+            (
+                "resize-fails",
+                Applied::Failed {
+                    category: "unavailable",
+                    message: "503 from the RM".to_owned(),
+                },
+                None,
+            ),
+            (
+                "stale",
+                Applied::Kept(crate::policy::KeepReason::StaleMetrics),
+                Some("frozen_page"),
+            ),
+            (
+                "fine",
+                Applied::Kept(crate::policy::KeepReason::Unchanged),
+                None,
+            ),
+            (
+                "drain-fails",
+                Applied::Kept(crate::policy::KeepReason::Unchanged),
+                None,
+            ),
+        ] {
+            observed
+                .outcomes
+                .insert(node.to_owned(), outcome(node, applied, metrics_error));
+        }
+        let steps = BTreeMap::from([(
+            "drain-fails".to_owned(),
+            NodeManagerProblem {
+                step: "Drain".to_owned(),
+                category: "unreachable".to_owned(),
+                message: "guarder did not answer".to_owned(),
+            },
+        )]);
+        let step_of =
+            |node: &str| problem_of(node, &steps, &observed).map(|p| (p.step, p.category));
+        assert_eq!(
+            step_of("resize-fails"),
+            Some(("Resize".to_owned(), "unavailable".to_owned()))
+        );
+        assert_eq!(
+            step_of("stale"),
+            Some(("Metrics".to_owned(), "frozen_page".to_owned()))
+        );
+        assert_eq!(
+            step_of("drain-fails"),
+            Some(("Drain".to_owned(), "unreachable".to_owned()))
+        );
+        assert_eq!(step_of("fine"), None);
+        assert_eq!(step_of("unknown-node"), None);
+    }
 }

@@ -215,6 +215,7 @@ mod tests {
                 memory_mb: u64::from(used) * 4096,
             },
             state: NodeManagerState::Running,
+            problem: None,
         }
     }
 

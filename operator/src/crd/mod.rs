@@ -15,7 +15,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use status::{
-    ElasticNodePoolStatus, NodeManagerState, NodeManagerStatus, PoolPhase, PoolTotals,
+    ElasticNodePoolStatus, NodeManagerProblem, NodeManagerState, NodeManagerStatus, PoolPhase,
+    PoolTotals,
 };
 
 /// API group of every elastic-yarn resource.

@@ -71,6 +71,22 @@ pub struct NodeManagerStatus {
     pub used: NmResources,
     /// State of this NodeManager.
     pub state: NodeManagerState,
+    /// What keeps failing for this NodeManager alone (the pool's other NMs go on); cleared once
+    /// the step works again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<NodeManagerProblem>,
+}
+
+/// A failing step of one NodeManager.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeManagerProblem {
+    /// The step: `Label`, `Drain`, `Removal` (reconcile), `Resize`, `Metrics` (vertical loop).
+    pub step: String,
+    /// Stable error category, as in the `elastic_yarn_operator_failures_total` metric.
+    pub category: String,
+    /// What failed.
+    pub message: String,
 }
 
 /// State of one NodeManager.

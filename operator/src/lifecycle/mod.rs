@@ -179,6 +179,17 @@ pub fn plan(
             continue;
         }
         match schedule_phase {
+            // `nodeManagers: 0` is a scale-down like any other: running work gets the grace
+            // period to leave (and the guarder's drain) before the pods go.
+            SchedulePhase::Offline if matches!(lifecycle, Lifecycle::OnDemand { .. }) => {
+                drain.insert(
+                    nm.node.clone(),
+                    Drain {
+                        deadline: after(now, grace),
+                        cause: DrainCause::ScaleDown,
+                    },
+                );
+            }
             SchedulePhase::Offline => {
                 remove.insert(nm.node.clone(), RemoveCause::Offline);
             }

@@ -211,6 +211,7 @@ fn on_demand_keeps_existing_nms_and_scales_by_name_order() {
     assert_eq!(shrink.run, nodes(&["b"]));
     assert_eq!(shrink.drain["d"].cause, DrainCause::ScaleDown);
 
+    // Down to zero: the NM drains first (a grace period), and goes once drained.
     let zero = plan(
         &Lifecycle::OnDemand { node_managers: 0 },
         now,
@@ -218,8 +219,21 @@ fn on_demand_keeps_existing_nms_and_scales_by_name_order() {
         &[running("b")],
         GRACE,
     );
-    assert_eq!(zero.phase, PoolPhase::Offline);
-    assert_eq!(zero.remove["b"], RemoveCause::Offline);
+    assert_eq!(zero.phase, PoolPhase::Draining);
+    assert!(zero.remove.is_empty());
+    assert_eq!(zero.drain["b"].cause, DrainCause::ScaleDown);
+    assert_eq!(zero.drain["b"].deadline, after(now, GRACE));
+    let mut draining = running("b");
+    draining.drain_deadline = Some(after(now, GRACE));
+    let done = plan(
+        &Lifecycle::OnDemand { node_managers: 0 },
+        after(now, GRACE),
+        &eligible,
+        &[draining],
+        GRACE,
+    );
+    assert_eq!(done.phase, PoolPhase::Offline);
+    assert_eq!(done.remove["b"], RemoveCause::DeadlineReached);
 }
 
 #[test]

@@ -89,7 +89,7 @@ impl MetricsReader {
 /// The HTTP client towards exporters, Prometheus and guarders: one timeout for connecting and
 /// for the whole answer.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    koordlet_metrics::app::http_client()
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
@@ -100,13 +100,14 @@ pub fn reader(
     source: &crate::validate::MetricsSource,
     timeout: Duration,
     concurrency: usize,
+    egress: Option<&std::sync::Arc<crate::egress::EgressPolicy>>,
 ) -> Result<MetricsReader, reqwest::Error> {
     Ok(match source {
         crate::validate::MetricsSource::Exporter { .. } => {
             MetricsReader::Exporters(ExporterSource::new(timeout, concurrency)?)
         }
         crate::validate::MetricsSource::Prometheus { url } => {
-            MetricsReader::Prometheus(PrometheusSource::new(url.clone(), timeout)?)
+            MetricsReader::Prometheus(PrometheusSource::with_egress(url.clone(), timeout, egress)?)
         }
     })
 }

@@ -215,19 +215,27 @@ impl RmError {
     }
 }
 
-/// A readable line from a non-JSON body (Jetty's HTML error pages, plain text).
+/// A readable line from a non-JSON body: the reason of a Jetty error page (what Hadoop's web
+/// server writes). Any other body is not repeated: these messages reach status and Events,
+/// and echoing what an arbitrary URL answered would let a pool spec read it.
 fn plain_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
+    let jetty_page = text.contains("HTTP ERROR");
     // Jetty error pages carry the reason in <title> or after "<pre>".
-    let inner = extract_between(&text, "<pre>", "</pre>")
+    let reason = extract_between(&text, "<pre>", "</pre>")
         .or_else(|| extract_between(&text, "<title>", "</title>"))
-        .unwrap_or(&text);
-    let line = inner.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut line: String = line.chars().take(300).collect();
-    if line.is_empty() {
-        line = "(empty answer)".to_owned();
+        .filter(|_| jetty_page)
+        .map(|inner| inner.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|line| line.chars().take(300).collect::<String>())
+        .filter(|line| !line.is_empty());
+    match reason {
+        Some(line) => line,
+        None if body.is_empty() => "(empty answer)".to_owned(),
+        None => format!(
+            "(an answer of {} bytes that is not a YARN error)",
+            body.len()
+        ),
     }
-    line
 }
 
 fn extract_between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -275,6 +283,17 @@ mod tests {
             error.to_string(),
             "the ResourceManager forbids this (403): GSSException: Failure unspecified at GSS-API level"
         );
+    }
+
+    #[test]
+    fn other_bodies_are_not_repeated() {
+        let secret = b"{\"kind\":\"Secret\",\"data\":{\"token\":\"c2VjcmV0\"}}";
+        let error = RmError::from_answer(500, secret);
+        assert!(!error.to_string().contains("c2VjcmV0"), "{error}");
+        assert!(error.to_string().contains("not a YARN error"), "{error}");
+        let page = b"<html><title>Admin console</title><pre>internal data</pre></html>";
+        let error = RmError::from_answer(404, page);
+        assert!(!error.to_string().contains("internal data"), "{error}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod rest;
 pub mod retry;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};

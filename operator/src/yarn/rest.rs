@@ -47,6 +47,11 @@ pub struct RestSettings {
     pub confirm_reads: u32,
     /// Pause between two confirming reads.
     pub confirm_interval: Duration,
+    /// PEM bundle of the CAs that sign the RMs' certificates (`https://` addresses); `None`
+    /// trusts the platform's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Addresses the client may not connect to, checked at every DNS resolution (`None`: any).
+    pub egress: Option<std::sync::Arc<crate::egress::EgressPolicy>>,
 }
 
 impl RestSettings {
@@ -61,6 +66,8 @@ impl RestSettings {
             max_in_flight: 32,
             confirm_reads: 5,
             confirm_interval: Duration::from_millis(200),
+            ca_file: None,
+            egress: None,
         }
     }
 }
@@ -140,7 +147,7 @@ pub struct RestResourceManager {
 }
 
 impl RestResourceManager {
-    /// A client for the given RMs. Fails on an address that is not `http://host[:port]`.
+    /// A client for the given RMs. Fails on an address that is not `http(s)://host[:port]`.
     pub fn new(settings: RestSettings) -> Result<RestResourceManager, RmError> {
         RestResourceManager::with_metrics(settings, RmMetrics::default())
     }
@@ -167,7 +174,13 @@ impl RestResourceManager {
                 message: "simple authentication needs a user name".to_owned(),
             });
         }
-        let http = reqwest::Client::builder()
+        let tls = super::tls::client_config(settings.ca_file.as_deref())?;
+        let mut http = koordlet_metrics::app::http_client();
+        if let Some(egress) = &settings.egress {
+            http = http.dns_resolver(egress.resolver());
+        }
+        let http = http
+            .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
@@ -699,14 +712,11 @@ fn cluster_base(address: &str) -> Result<Url, RmError> {
         message: format!("ResourceManager address {address:?}: {why}"),
     };
     let url = Url::parse(address.trim()).map_err(|err| invalid(&err.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(invalid(
-                "https is not supported yet; use the RM's http address (yarn.resourcemanager.webapp.address)",
-            ));
-        }
-        other => return Err(invalid(&format!("scheme {other:?} is not http"))),
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(&format!(
+            "scheme {:?} is neither http nor https",
+            url.scheme()
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
@@ -721,10 +731,8 @@ fn cluster_base(address: &str) -> Result<Url, RmError> {
 fn decode<T: DeserializeOwned>(call: &'static str, body: &[u8]) -> Result<T, RmError> {
     serde_json::from_slice(body).map_err(|err| RmError::Decode {
         call,
-        detail: format!(
-            "{err} in {:?}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        ),
+        // The answer itself is not repeated: the message reaches status and Events.
+        detail: format!("{err} in an answer of {} bytes", body.len()),
     })
 }
 
@@ -749,13 +757,10 @@ fn finish_spnego(
 fn standby_detail(address: &str, headers: &HeaderMap, body: &[u8]) -> String {
     match headers.get(LOCATION).and_then(|value| value.to_str().ok()) {
         Some(location) => format!("{address} is standby; it redirects to {location}"),
-        None => {
-            let text = String::from_utf8_lossy(body);
-            format!(
-                "{address} is standby and knows no active RM: {}",
-                text.lines().next().unwrap_or("").trim()
-            )
-        }
+        None => format!(
+            "{address} is standby and knows no active RM (an answer of {} bytes)",
+            body.len()
+        ),
     }
 }
 
@@ -788,10 +793,11 @@ mod tests {
         assert_eq!(base.as_str(), "http://rm1.example.com:8088/ws/v1/cluster/");
         let base = cluster_base("http://rm1:8088/").expect("valid");
         assert_eq!(base.as_str(), "http://rm1:8088/ws/v1/cluster/");
+        let base = cluster_base("https://rm1:8090").expect("valid");
+        assert_eq!(base.as_str(), "https://rm1:8090/ws/v1/cluster/");
         for bad in [
             "rm1:8088",
             "ftp://rm1:8088",
-            "https://rm1:8090",
             "http://rm1:8088/cluster",
             "http://:8088",
         ] {

@@ -7,7 +7,7 @@
 //! [`Cluster::shared`] gives a test binary one cluster: the one `KUBECONFIG` names when it is
 //! set (any real cluster), or else a local control plane started once for the binary.
 
-mod certs;
+pub mod certs;
 pub mod nodes;
 
 use std::path::{Path, PathBuf};

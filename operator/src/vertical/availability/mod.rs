@@ -431,8 +431,23 @@ fn set_stat(stats: &mut WindowStats, stat: &str, value: f64) {
 impl PrometheusSource {
     /// A source reading from Prometheus at `base` (e.g. `http://prometheus:9090/`).
     pub fn new(base: Url, timeout: Duration) -> Result<PrometheusSource, reqwest::Error> {
+        PrometheusSource::with_egress(base, timeout, None)
+    }
+
+    /// A source whose connections follow `egress` (see [`crate::egress`]).
+    pub fn with_egress(
+        base: Url,
+        timeout: Duration,
+        egress: Option<&std::sync::Arc<crate::egress::EgressPolicy>>,
+    ) -> Result<PrometheusSource, reqwest::Error> {
+        let mut http = koordlet_metrics::app::http_client()
+            .timeout(timeout)
+            .connect_timeout(timeout);
+        if let Some(egress) = egress {
+            http = http.dns_resolver(egress.resolver());
+        }
         Ok(PrometheusSource {
-            http: crate::vertical::http_client(timeout)?,
+            http: http.build()?,
             base,
         })
     }
