@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             scenario!(static_addresses_with_real_bind_and_kdc, 300),
             scenario!(one_leader_acts_at_a_time, 240),
             scenario!(a_frozen_leader_wakes_up_and_does_nothing, 240),
+            scenario!(a_drain_survives_the_death_of_the_leader, 240),
             scenario!(controllers_use_exactly_what_the_chart_grants, 60),
         ],
     )

@@ -7,14 +7,16 @@ use std::time::Duration;
 use elastic_yarn_e2e::audit::{AuditEvent, events_of, service_account_user};
 use elastic_yarn_e2e::chart::RELEASE_NAMESPACE;
 use elastic_yarn_e2e::pools::{
-    self, hadoop_conf, manifest, node_manager_pods, node_of, resident, running, wait_for_running,
+    self, hadoop_conf, manifest, node_manager_pods, node_of, register, resident, running,
+    wait_for_running,
 };
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::world::World;
+use elastic_yarn_operator::yarn::Capacity;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::DeleteParams;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
 async fn holder(world: &World) -> Option<String> {
@@ -227,5 +229,105 @@ pub async fn a_frozen_leader_wakes_up_and_does_nothing(world: Arc<World>) {
                 e.request_received_timestamp, e.verb, e.request_uri
             ))
             .collect::<Vec<_>>()
+    );
+}
+
+/// A drain outlives the leader that started it: the NM is at zero on the RM and its pod marked
+/// with the drain deadline; the leader is killed; the next leader finishes the drain from what
+/// the API server and the RM hold (the pod goes at the deadline), and never gives the draining
+/// NM capacity back.
+pub async fn a_drain_survives_the_death_of_the_leader(world: Arc<World>) {
+    world.operator().await;
+    let leader = holder(&world).await.expect("a leader");
+    let next = "operator-d";
+    world.start_operator(next).await;
+    let ns = world.namespace("e2e-middrain").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-middrain-1"];
+    world.nodes(&nodes, &[("e2e/pool", "middrain")]).await;
+    let mut pool = manifest(&world, &ns, "middrain", "middrain", resident());
+    // Long enough that the drain is still under way when the leader dies.
+    pool["spec"]["guarder"]["gracePeriodSeconds"] = serde_json::json!(40);
+    pools::create(&world.client, &pool).await;
+    let pods = wait_for_running(&world, &ns, "middrain", &nodes).await;
+    let id = register(
+        &world,
+        &pods,
+        Capacity {
+            memory_mb: 32_768,
+            vcores: 8,
+        },
+    )
+    .pop()
+    .expect("a node id");
+    // Containers run: the drain cannot end early because the NM is empty.
+    world.rm.cluster().set_used(
+        &id,
+        Capacity {
+            memory_mb: 4096,
+            vcores: 2,
+        },
+        2,
+    );
+
+    let node_api: Api<Node> = Api::all(world.client.clone());
+    node_api
+        .patch(
+            nodes[0],
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"metadata": {"labels": {"e2e/pool": null}}})),
+        )
+        .await
+        .expect("label removed");
+    let pod_name = pods[0].name_any();
+    let pod_api: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
+    wait_for("the drain to start", Duration::from_secs(60), || async {
+        let pod = pod_api.get_opt(&pod_name).await.ok()??;
+        pod.annotations()
+            .contains_key("elasticyarn.io/drain-deadline")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        world
+            .rm
+            .cluster()
+            .node(&id)
+            .expect("the NM")
+            .capacity
+            .vcores,
+        0
+    );
+    signal_leader(&world, &leader, next, "KILL").await;
+    let writes_before = world.rm.writes().len();
+
+    wait_for(
+        "the next leader to remove the drained NM's pod",
+        Duration::from_secs(120),
+        || async {
+            pod_api
+                .get_opt(&pod_name)
+                .await
+                .ok()
+                .and_then(|pod| pod.is_none().then_some(()))
+        },
+    )
+    .await;
+    assert_eq!(holder(&world).await.as_deref(), Some(next));
+    let regrown: Vec<String> = world.rm.writes()[writes_before..]
+        .iter()
+        .filter(|w| w.path.contains(&format!("/nodes/{id}/resource")))
+        .filter(|w| !w.body.contains("\"vCores\":0"))
+        .map(|w| w.body.clone())
+        .collect();
+    assert!(
+        regrown.is_empty(),
+        "the draining NM got capacity back: {regrown:?}"
+    );
+    assert!(
+        node_manager_pods(&world.client, &ns, "middrain")
+            .await
+            .is_empty(),
+        "no new NM on the ineligible node"
     );
 }

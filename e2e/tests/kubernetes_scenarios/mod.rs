@@ -12,7 +12,10 @@ pub use chart::{
     chart_installs_with_its_crds_and_examples_validate,
     chart_lints_and_renders_against_the_api_server,
 };
-pub use leader::{a_frozen_leader_wakes_up_and_does_nothing, one_leader_acts_at_a_time};
+pub use leader::{
+    a_drain_survives_the_death_of_the_leader, a_frozen_leader_wakes_up_and_does_nothing,
+    one_leader_acts_at_a_time,
+};
 pub use pools::{
     deleting_a_pool_leaves_nothing_behind, pool_follows_spec_and_node_changes,
     pools_may_not_point_the_operator_at_the_cluster_itself,

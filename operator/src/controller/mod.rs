@@ -95,6 +95,8 @@ pub struct Context {
     pub leadership: Option<leader::Leadership>,
     /// Per pool UID, the NMs whose reconcile step failed in the pool's current reconcile.
     pub problems: std::sync::Mutex<HashMap<String, BTreeMap<String, NodeManagerProblem>>>,
+    /// What each pool's NMs hold per node, so that pools sharing a node divide it.
+    pub shares: crate::vertical::shares::NodeShares,
 }
 
 impl std::fmt::Debug for Context {
@@ -123,6 +125,7 @@ impl Context {
             keytabs: Mutex::new(keytabs),
             leadership: None,
             problems: std::sync::Mutex::new(HashMap::new()),
+            shares: crate::vertical::shares::NodeShares::default(),
         }
     }
 

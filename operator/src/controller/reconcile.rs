@@ -242,6 +242,7 @@ async fn ensure_runtime(
         }),
         metrics: ctx.metrics.clone(),
         leadership: ctx.leadership.clone(),
+        shares: ctx.shares.clone(),
     };
     runtimes.insert(
         pool_ref.uid.clone(),
@@ -1104,6 +1105,9 @@ const RM_CLEANUP_PATIENCE: Duration = Duration::from_secs(300);
 async fn cleanup(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, ReconcileError> {
     let pool_ref = PoolRef::of(&pool)?;
     let runtime = ctx.runtimes.lock().await.remove(&pool_ref.uid);
+    // Its NMs no longer take anything from nodes other pools share.
+    ctx.shares
+        .forget_pool(&format!("{}/{}", pool_ref.namespace, pool_ref.name));
     if let Ok(validated) = validate(&pool.spec, Timestamp::now()) {
         let rm = match runtime {
             Some(runtime) => runtime.rm.clone(),

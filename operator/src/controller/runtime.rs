@@ -1,7 +1,7 @@
 //! What the operator keeps per pool between reconciles: the RM client, the guarder client and
 //! the vertical loop running as a task, fed with the pool's NMs by each reconcile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ pub struct LoopHooks {
     pub pool: String,
     /// The leader Lease the loop acts under (`None`: no election).
     pub leadership: Option<controlkit::leader::Leadership>,
+    /// What every pool's NMs hold per node, shared by all pools' loops.
+    pub shares: crate::vertical::shares::NodeShares,
 }
 
 impl std::fmt::Debug for LoopHooks {
@@ -354,7 +356,31 @@ async fn run_loop(
         if nms.is_empty() || stale {
             continue;
         }
-        let report = looper.tick(&nms).await;
+        // Nodes shared with other pools offer this pool only what the others do not hold.
+        let held_by_others: HashMap<String, Resources> = nms
+            .iter()
+            .map(|nm| {
+                let held = hooks.shares.held_by_others(&hooks.pool, &nm.node);
+                (nm.node.clone(), held)
+            })
+            .filter(|(_, held)| *held != Resources::default())
+            .collect();
+        let report = looper.tick_sharing(&nms, &held_by_others).await;
+        for outcome in &report.outcomes {
+            let holds = match outcome.applied {
+                Applied::NotRegistered => Resources::default(),
+                _ => outcome.capacity,
+            };
+            hooks.shares.record(&hooks.pool, &outcome.node, holds);
+        }
+        // NMs gone from this pool hold nothing any more.
+        for node in hooks.shares.nodes_of(&hooks.pool) {
+            if !nms.iter().any(|nm| nm.node == node) {
+                hooks
+                    .shares
+                    .record(&hooks.pool, &node, Resources::default());
+            }
+        }
         hooks
             .metrics
             .loop_ticks
@@ -402,6 +428,7 @@ mod tests {
             metrics: metrics.clone(),
             pool: "yarn/nightly".to_owned(),
             leadership: None,
+            shares: crate::vertical::shares::NodeShares::default(),
         };
         let report = TickReport {
             rm_error: None,

@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod drain;
 pub mod guarder_client;
 pub mod rate;
+pub mod shares;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -328,6 +329,16 @@ impl<R: ResourceManager> VerticalLoop<R> {
 
     /// One decision round over `nms`: read everything, decide, write the RM then the guarders.
     pub async fn tick(&mut self, nms: &[NodeManagerEndpoints]) -> TickReport {
+        self.tick_sharing(nms, &HashMap::new()).await
+    }
+
+    /// [`VerticalLoop::tick`] for NMs on nodes where other pools' NMs hold `held_by_others`
+    /// (by node): each node's availability is what remains (see [`shares`]).
+    pub async fn tick_sharing(
+        &mut self,
+        nms: &[NodeManagerEndpoints],
+        held_by_others: &HashMap<String, Resources>,
+    ) -> TickReport {
         let now = Instant::now();
         let now_seconds = now.duration_since(self.epoch).as_secs();
         let (reports, (mut readings, mut statuses)) = futures::join!(self.rm.nodes(&[]), async {
@@ -345,6 +356,7 @@ impl<R: ResourceManager> VerticalLoop<R> {
             ),
             Err(error) => (None, Some(error)),
         };
+        let held = |node: &str| held_by_others.get(node).copied().unwrap_or_default();
         let observations: Vec<Observation> = nms
             .iter()
             .map(|nm| Observation {
@@ -360,7 +372,7 @@ impl<R: ResourceManager> VerticalLoop<R> {
                     },
                 },
                 reading: match readings.remove(&nm.node) {
-                    Some(Ok(reading)) => Ok(reading),
+                    Some(Ok(reading)) => Ok(shares::less(reading, held(&nm.node))),
                     Some(Err(error)) => Err(error.category()),
                     None => Err("no_sample"),
                 },
@@ -370,7 +382,7 @@ impl<R: ResourceManager> VerticalLoop<R> {
                     allocatable.age_seconds = allocatable
                         .age_seconds
                         .saturating_add(now.saturating_duration_since(read_at).as_secs());
-                    allocatable
+                    shares::allocatable_less(allocatable, held(&nm.node))
                 }),
                 foresight: None,
             })

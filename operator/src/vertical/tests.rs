@@ -608,3 +608,18 @@ async fn the_operator_loop_decides_what_the_core_decides_on_the_same_inputs() {
         rig.double.writes()
     );
 }
+
+#[tokio::test]
+async fn a_node_shared_with_another_pool_offers_only_what_that_pool_does_not_hold() {
+    let mut rig = rig(1, 20, settings(600, 10)).await;
+    // The node offers 20 cores to batch work; another pool's NM holds 12 of them.
+    set(&rig.exporters[0], "worker-0", 20.0);
+    let others = HashMap::from([("worker-0".to_owned(), Resources::new(12, 49_152))]);
+    let report = rig.looper.tick_sharing(&rig.nms, &others).await;
+    assert_eq!(
+        report.outcomes[0].applied,
+        shrunk_from_20_to_8(None),
+        "sized to the 8 cores left, not the node's 20"
+    );
+    assert_eq!(capacity(&rig, 0).vcores, 8);
+}
