@@ -132,7 +132,8 @@ pub struct ResourceManagerSpec {
     /// Authentication to the RM's REST API.
     #[serde(default)]
     pub auth: RmAuthSpec,
-    /// `yarn.resourcemanager.cluster-id`, shown in status and checked against the RM.
+    /// `yarn.resourcemanager.cluster-id`, for the admin's reference only: the RM's REST API does
+    /// not report it, so the operator neither shows nor checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
 }
