@@ -134,6 +134,8 @@ fn kerberos_settings_are_carried_through() {
 #[case::zero_grace("guarder.gracePeriodSeconds", json!(0), "spec.guarder.gracePeriodSeconds", "InvalidGracePeriod")]
 #[case::relative_mount("datasets[0].mountPath", json!("data/tpcds"), "spec.datasets[0].mountPath", "RelativeMountPath")]
 #[case::bad_dataset("datasets[0].name", json!("TPC DS"), "spec.datasets[0].name", "InvalidDatasetName")]
+#[case::ceiling_beyond_schema("capacity.ceiling.vcores", json!(5000), "spec.capacity.ceiling.vcores", "OutOfRange")]
+#[case::sync_beyond_schema("elasticity.syncIntervalSeconds", json!(100_000), "spec.elasticity.syncIntervalSeconds", "OutOfRange")]
 #[case::bad_coordinator("shuffle.uniffle.coordinators[0]", json!("uniffle-coordinator-0"), "spec.shuffle.uniffle.coordinators[0]", "InvalidCoordinator")]
 fn each_bad_field_gets_a_clear_error(
     #[case] path: &str,

@@ -633,6 +633,16 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
         }
     }
 
+    // What the API server would refuse by schema (specs read from files never met it), for
+    // the fields no check above already explained.
+    let mut limits = Problems::default();
+    schema_limits::check(spec, &mut limits);
+    for limit in limits.0 {
+        if !problems.0.iter().any(|p| p.field == limit.field) {
+            problems.0.push(limit);
+        }
+    }
+
     match (auth, lifecycle, metrics) {
         (Some(auth), Some(lifecycle), Some(metrics)) if problems.0.is_empty() => {
             Ok(ValidatedPool {
@@ -656,6 +666,8 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
         _ => Err(SpecErrors(problems.0)),
     }
 }
+
+mod schema_limits;
 
 #[cfg(test)]
 mod tests;
