@@ -36,58 +36,37 @@ pub(super) fn check(spec: &ElasticNodePoolSpec, problems: &mut Problems) {
     walk(&value, spec_schema(), "spec", problems);
 }
 
+/// The schema's lower and upper limit under `keys` that `amount` breaks, in words.
+fn broken_limit(schema: &Value, keys: (&str, &str), amount: f64, unit: &str) -> Option<String> {
+    let (min_key, max_key) = keys;
+    if let Some(min) = schema[min_key].as_f64()
+        && amount < min
+    {
+        return Some(format!("{amount}{unit}, at least {min} allowed"));
+    }
+    if let Some(max) = schema[max_key].as_f64()
+        && amount > max
+    {
+        return Some(format!("{amount}{unit}, at most {max} allowed"));
+    }
+    None
+}
+
 fn walk(value: &Value, schema: &Value, path: &str, problems: &mut Problems) {
     if schema.is_null() {
         return;
     }
-    let mut out_of_range = |limit: String| {
-        problems.add(
-            path,
-            "OutOfRange",
-            format!("{limit} (the CRD schema's limit)"),
-        );
-    };
-    match value {
-        Value::Number(number) => {
-            let Some(n) = number.as_f64() else {
-                return;
-            };
-            if let Some(min) = schema["minimum"].as_f64()
-                && n < min
-            {
-                out_of_range(format!("{number} is below the minimum {min}"));
-            }
-            if let Some(max) = schema["maximum"].as_f64()
-                && n > max
-            {
-                out_of_range(format!("{number} is above the maximum {max}"));
-            }
-        }
-        Value::String(text) => {
-            let length = text.chars().count() as u64;
-            if let Some(min) = schema["minLength"].as_u64()
-                && length < min
-            {
-                out_of_range(format!("{length} characters, at least {min} needed"));
-            }
-            if let Some(max) = schema["maxLength"].as_u64()
-                && length > max
-            {
-                out_of_range(format!("{length} characters, at most {max} allowed"));
-            }
-        }
+    let broken = match value {
+        Value::Number(number) => number
+            .as_f64()
+            .and_then(|n| broken_limit(schema, ("minimum", "maximum"), n, "")),
+        Value::String(text) => broken_limit(
+            schema,
+            ("minLength", "maxLength"),
+            text.chars().count() as f64,
+            " characters",
+        ),
         Value::Array(items) => {
-            let count = items.len() as u64;
-            if let Some(min) = schema["minItems"].as_u64()
-                && count < min
-            {
-                out_of_range(format!("{count} items, at least {min} needed"));
-            }
-            if let Some(max) = schema["maxItems"].as_u64()
-                && count > max
-            {
-                out_of_range(format!("{count} items, at most {max} allowed"));
-            }
             for (index, item) in items.iter().enumerate() {
                 walk(
                     item,
@@ -96,6 +75,12 @@ fn walk(value: &Value, schema: &Value, path: &str, problems: &mut Problems) {
                     problems,
                 );
             }
+            broken_limit(
+                schema,
+                ("minItems", "maxItems"),
+                items.len() as f64,
+                "items",
+            )
         }
         Value::Object(fields) => {
             for (name, field) in fields {
@@ -105,8 +90,16 @@ fn walk(value: &Value, schema: &Value, path: &str, problems: &mut Problems) {
                     .unwrap_or(&Value::Null);
                 walk(field, field_schema, &format!("{path}.{name}"), problems);
             }
+            None
         }
-        Value::Bool(_) | Value::Null => {}
+        Value::Bool(_) | Value::Null => None,
+    };
+    if let Some(limit) = broken {
+        problems.add(
+            path,
+            "OutOfRange",
+            format!("{limit} (the CRD schema's limit)"),
+        );
     }
 }
 
