@@ -1,10 +1,10 @@
 //! Command line of `elastic-yarn-operator`.
 
+pub mod manifest;
 pub mod operate;
 pub mod render;
 pub mod yarn;
 
-use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -249,8 +249,8 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate_file(file: &PathBuf) -> anyhow::Result<ExitCode> {
-    let text = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+fn validate_file(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let text = manifest::read(file)?;
     let value: serde_yaml::Value =
         serde_yaml::from_str(&text).with_context(|| format!("{} is not YAML", file.display()))?;
     let spec_value = match value.get("spec") {

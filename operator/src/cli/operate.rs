@@ -208,8 +208,7 @@ fn applied_text(applied: &Applied) -> String {
 /// Runs one pool's loop against explicit endpoints, printing a JSON line per NM per tick.
 pub fn vertical(args: VerticalArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let text = std::fs::read_to_string(&args.pool)
-        .with_context(|| format!("reading {}", args.pool.display()))?;
+    let text = super::manifest::read(&args.pool)?;
     let pool: ElasticNodePool = serde_yaml::from_str(&text)
         .with_context(|| format!("{} is not an ElasticNodePool", args.pool.display()))?;
     let validated = match validate(&pool.spec, Timestamp::now()) {

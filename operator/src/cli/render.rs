@@ -1,7 +1,6 @@
 //! `elastic-yarn-operator render`: the children the operator would create for a pool on some
 //! nodes, printed as YAML for an admin to review (the pure build step, no cluster needed).
 
-use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,8 +89,11 @@ fn fresh_addresses(
     Ok(chosen)
 }
 
-fn read_yaml<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> anyhow::Result<T> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn read_yaml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<T> {
+    let text = super::manifest::read(path)?;
     serde_yaml::from_str(&text).with_context(|| format!("{} is not {what}", path.display()))
 }
 
