@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             scenario!(resident_and_periodic_pools_run_their_node_managers, 240),
             scenario!(pool_follows_spec_and_node_changes, 300),
             scenario!(vertical_loop_ticks_through_a_node_update_storm, 180),
+            scenario!(a_node_that_dies_during_its_drain_stops_nothing_else, 240),
             scenario!(deleting_a_pool_leaves_nothing_behind, 180),
             scenario!(pools_may_not_point_the_operator_at_the_cluster_itself, 120),
             scenario!(static_addresses_with_real_bind_and_kdc, 300),

@@ -17,8 +17,8 @@ pub use leader::{
     one_leader_acts_at_a_time,
 };
 pub use pools::{
-    deleting_a_pool_leaves_nothing_behind, pool_follows_spec_and_node_changes,
-    pools_may_not_point_the_operator_at_the_cluster_itself,
+    a_node_that_dies_during_its_drain_stops_nothing_else, deleting_a_pool_leaves_nothing_behind,
+    pool_follows_spec_and_node_changes, pools_may_not_point_the_operator_at_the_cluster_itself,
     resident_and_periodic_pools_run_their_node_managers,
     vertical_loop_ticks_through_a_node_update_storm,
 };

@@ -602,3 +602,73 @@ pub async fn pools_may_not_point_the_operator_at_the_cluster_itself(world: Arc<W
         );
     }
 }
+
+/// A node dies while its NM drains (containers still run, so the drain cannot end early): the
+/// drained NM's pod and status row go, the pool's other NM keeps running without a problem on
+/// its row, and the pool stays Online.
+pub async fn a_node_that_dies_during_its_drain_stops_nothing_else(world: Arc<World>) {
+    let ns = world.namespace("e2e-deadnode").await;
+    hadoop_conf(&world.client, &ns).await;
+    let nodes = ["e2e-deadnode-1", "e2e-deadnode-2"];
+    world.nodes(&nodes, &[("e2e/pool", "deadnode")]).await;
+    world.operator().await;
+    let mut pool = manifest(&world, &ns, "deadnode", "deadnode", resident());
+    pool["spec"]["guarder"]["gracePeriodSeconds"] = json!(300);
+    pools::create(&world.client, &pool).await;
+    let pods = wait_for_running(&world, &ns, "deadnode", &nodes).await;
+    let ids = register(&world, &pods, NM_CAPACITY);
+    for id in &ids {
+        world.rm.cluster().set_used(
+            id,
+            Capacity {
+                memory_mb: 4096,
+                vcores: 2,
+            },
+            2,
+        );
+    }
+    let dying = pods
+        .iter()
+        .find(|p| node_of(p) == nodes[0])
+        .expect("an NM on the first node");
+    let node_api: Api<Node> = Api::all(world.client.clone());
+    node_api
+        .patch(
+            nodes[0],
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"e2e/pool": null}}})),
+        )
+        .await
+        .expect("label removed");
+    let pod_api: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
+    wait_for("the drain to start", Duration::from_secs(60), || async {
+        let pod = pod_api.get_opt(&dying.name_any()).await.ok()??;
+        pod.annotations()
+            .contains_key("elasticyarn.io/drain-deadline")
+            .then_some(())
+    })
+    .await;
+    node_api
+        .delete(nodes[0], &DeleteParams::default())
+        .await
+        .expect("node deleted");
+    let status = wait_for_status(&world, &ns, "deadnode", "only the live node's row", |s| {
+        s.node_managers.len() == 1 && s.node_managers[0].node == nodes[1]
+    })
+    .await;
+    assert_eq!(status.phase, Some(PoolPhase::Online));
+    assert_eq!(status.node_managers[0].state, NodeManagerState::Running);
+    assert_eq!(
+        status.node_managers[0].problem, None,
+        "the live NM is not touched by the dead one"
+    );
+    wait_for(
+        "the dead node's NM pod gone, the other still running",
+        Duration::from_secs(150),
+        || async {
+            let pods = node_manager_pods(&world.client, &ns, "deadnode").await;
+            (pods.len() == 1 && node_of(&pods[0]) == nodes[1] && running(&pods[0])).then_some(())
+        },
+    )
+    .await;
+}
