@@ -8,7 +8,7 @@ use elastic_yarn_operator::crd::{ElasticNodePool, ElasticNodePoolStatus};
 use elastic_yarn_operator::yarn::Capacity;
 use elastic_yarn_operator::yarn::NodeId;
 use elastic_yarn_operator::yarn::double::DoubleNode;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -272,4 +272,30 @@ pub async fn event_reasons(client: &Client, namespace: &str, pool: &str) -> Vec<
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pool))
         .filter_map(|e| e.reason)
         .collect()
+}
+
+/// Takes the `e2e/pool` label off `node`: the NM of the pool selecting it must drain.
+pub async fn make_ineligible(client: &Client, node: &str) {
+    Api::<Node>::all(client.clone())
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"e2e/pool": null}}})),
+        )
+        .await
+        .expect("label removed");
+}
+
+/// Makes `node` ineligible and waits until the operator marked the NM pod `pod` with its drain
+/// deadline (the RM took its capacity to zero before that).
+pub async fn drain_by_ineligibility(client: &Client, namespace: &str, node: &str, pod: &str) {
+    make_ineligible(client, node).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    crate::runner::wait_for("the drain to start", Duration::from_secs(60), || async {
+        let pod = pods.get_opt(pod).await.ok()??;
+        pod.annotations()
+            .contains_key(names::DRAIN_DEADLINE_ANNOTATION)
+            .then_some(())
+    })
+    .await;
 }

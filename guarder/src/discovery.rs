@@ -332,18 +332,24 @@ fn descends_from(pid: i32, root: i32, by_pid: &HashMap<i32, &ProcessInfo>) -> bo
     false
 }
 
+/// The pids of the ancestors of `pid`, nearest first, down to (not including) PID 1; the walk
+/// ends at a process not scanned, or at a cycle.
+fn ancestors<'a>(
+    pid: i32,
+    by_pid: &'a HashMap<i32, &'a ProcessInfo>,
+) -> impl Iterator<Item = i32> + 'a {
+    let mut seen = HashSet::new();
+    let mut current = by_pid.get(&pid).map(|p| p.ppid);
+    std::iter::from_fn(move || {
+        let pid = current.filter(|pid| *pid > 1 && seen.insert(*pid))?;
+        current = by_pid.get(&pid).map(|p| p.ppid);
+        Some(pid)
+    })
+}
+
 /// The container of the nearest ancestor that names one in its own environment.
 fn below_a_container(pid: i32, by_pid: &HashMap<i32, &ProcessInfo>) -> Option<ContainerId> {
-    let mut seen = HashSet::new();
-    let mut current = by_pid.get(&pid)?.ppid;
-    while current > 1 && seen.insert(current) {
-        let process = by_pid.get(&current)?;
-        if let Some(id) = process.container {
-            return Some(id);
-        }
-        current = process.ppid;
-    }
-    None
+    ancestors(pid, by_pid).find_map(|ancestor| by_pid.get(&ancestor)?.container)
 }
 
 fn attributed_ancestor(
@@ -351,15 +357,7 @@ fn attributed_ancestor(
     by_pid: &HashMap<i32, &ProcessInfo>,
     owner: &HashMap<i32, ContainerId>,
 ) -> Option<ContainerId> {
-    let mut seen = HashSet::new();
-    let mut current = by_pid.get(&pid)?.ppid;
-    while current > 1 && seen.insert(current) {
-        if let Some(id) = owner.get(&current) {
-            return Some(*id);
-        }
-        current = by_pid.get(&current)?.ppid;
-    }
-    None
+    ancestors(pid, by_pid).find_map(|ancestor| owner.get(&ancestor).copied())
 }
 
 /// Seconds since boot, to turn start ticks into running time.

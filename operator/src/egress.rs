@@ -127,11 +127,6 @@ impl EgressPolicy {
     pub fn resolver(self: &Arc<Self>) -> Arc<dyn reqwest::dns::Resolve> {
         Arc::new(FilteringResolver(self.clone()))
     }
-
-    /// True when nothing is denied.
-    pub fn is_unrestricted(&self) -> bool {
-        self.denied.is_empty() && self.denied_hosts.is_empty()
-    }
 }
 
 fn without_credentials(url: &Url) -> String {

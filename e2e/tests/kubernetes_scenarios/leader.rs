@@ -15,8 +15,8 @@ use elastic_yarn_e2e::world::World;
 use elastic_yarn_operator::yarn::Capacity;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
 
 async fn holder(world: &World) -> Option<String> {
@@ -270,24 +270,9 @@ pub async fn a_drain_survives_the_death_of_the_leader(world: Arc<World>) {
         2,
     );
 
-    let node_api: Api<Node> = Api::all(world.client.clone());
-    node_api
-        .patch(
-            nodes[0],
-            &PatchParams::default(),
-            &Patch::Merge(&serde_json::json!({"metadata": {"labels": {"e2e/pool": null}}})),
-        )
-        .await
-        .expect("label removed");
     let pod_name = pods[0].name_any();
+    pools::drain_by_ineligibility(&world.client, &ns, nodes[0], &pod_name).await;
     let pod_api: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
-    wait_for("the drain to start", Duration::from_secs(60), || async {
-        let pod = pod_api.get_opt(&pod_name).await.ok()??;
-        pod.annotations()
-            .contains_key("elasticyarn.io/drain-deadline")
-            .then_some(())
-    })
-    .await;
     assert_eq!(
         world
             .rm

@@ -291,16 +291,9 @@ pub async fn pool_follows_spec_and_node_changes(world: Arc<World>) {
     register(&world, &renewed, NM_CAPACITY);
 
     // A node that loses the pool's label: its NM is drained, then removed.
-    let node_api: Api<Node> = Api::all(world.client.clone());
-    node_api
-        .patch(
-            nodes[2],
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"metadata": {"labels": {"e2e/pool": null}}})),
-        )
-        .await
-        .expect("label removed");
+    pools::make_ineligible(&world.client, nodes[2]).await;
     wait_for_running(&world, &ns, "changes", &nodes[..2]).await;
+    let node_api: Api<Node> = Api::all(world.client.clone());
 
     // An evicted NM pod (as Koordinator leaves it) is replaced by a new one.
     let pod_api: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
@@ -631,23 +624,8 @@ pub async fn a_node_that_dies_during_its_drain_stops_nothing_else(world: Arc<Wor
         .iter()
         .find(|p| node_of(p) == nodes[0])
         .expect("an NM on the first node");
+    pools::drain_by_ineligibility(&world.client, &ns, nodes[0], &dying.name_any()).await;
     let node_api: Api<Node> = Api::all(world.client.clone());
-    node_api
-        .patch(
-            nodes[0],
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"metadata": {"labels": {"e2e/pool": null}}})),
-        )
-        .await
-        .expect("label removed");
-    let pod_api: Api<Pod> = Api::namespaced(world.client.clone(), &ns);
-    wait_for("the drain to start", Duration::from_secs(60), || async {
-        let pod = pod_api.get_opt(&dying.name_any()).await.ok()??;
-        pod.annotations()
-            .contains_key("elasticyarn.io/drain-deadline")
-            .then_some(())
-    })
-    .await;
     node_api
         .delete(nodes[0], &DeleteParams::default())
         .await

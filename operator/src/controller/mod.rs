@@ -97,6 +97,8 @@ pub struct Context {
     pub problems: std::sync::Mutex<HashMap<String, BTreeMap<String, NodeManagerProblem>>>,
     /// What each pool's NMs hold per node, so that pools sharing a node divide it.
     pub shares: crate::vertical::shares::NodeShares,
+    /// Per pool UID, the URLs that last passed the egress check, and when.
+    pub egress_passed: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -126,6 +128,7 @@ impl Context {
             leadership: None,
             problems: std::sync::Mutex::new(HashMap::new()),
             shares: crate::vertical::shares::NodeShares::default(),
+            egress_passed: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

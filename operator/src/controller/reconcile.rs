@@ -379,7 +379,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     };
     // URLs the installation does not let pools call: refused like a bad spec, and looked at
     // again later (a name may resolve elsewhere, the policy may change with a restart).
-    let denials = egress_denials(ctx, &validated).await;
+    let denials = egress_denials(ctx, &pool_ref.uid, &validated).await;
     if !denials.0.is_empty() {
         let again = Action::requeue(Duration::from_secs(300));
         return refuse(ctx, &pool, &pools, &denials, &now_time, again).await;
@@ -1071,8 +1071,21 @@ fn rm_settings(ctx: &Context, addresses: Vec<String>, auth: crate::yarn::RmAuth)
     settings
 }
 
+/// How long URLs that passed the egress check are not resolved again by reconciles (every Node
+/// event reconciles every pool); the clients' resolver checks every connection meanwhile.
+const EGRESS_RECHECK: Duration = Duration::from_secs(300);
+
 /// The pool's URLs the installation's egress policy refuses, as spec problems.
-async fn egress_denials(ctx: &Context, validated: &ValidatedPool) -> SpecErrors {
+async fn egress_denials(ctx: &Context, uid: &str, validated: &ValidatedPool) -> SpecErrors {
+    let urls = format!("{:?}|{:?}", validated.resource_managers, validated.metrics);
+    let passed_recently = ctx.egress_passed.lock().ok().is_some_and(|passed| {
+        passed
+            .get(uid)
+            .is_some_and(|(checked, at)| *checked == urls && at.elapsed() < EGRESS_RECHECK)
+    });
+    if passed_recently {
+        return SpecErrors(Vec::new());
+    }
     let mut problems = Vec::new();
     for (index, url) in validated.resource_managers.iter().enumerate() {
         if let Err(denied) = ctx.settings.egress.check(url).await {
@@ -1091,6 +1104,13 @@ async fn egress_denials(ctx: &Context, validated: &ValidatedPool) -> SpecErrors 
             reason: "EgressDenied",
             message: denied.to_string(),
         });
+    }
+    if let Ok(mut passed) = ctx.egress_passed.lock() {
+        if problems.is_empty() {
+            passed.insert(uid.to_owned(), (urls, std::time::Instant::now()));
+        } else {
+            passed.remove(uid);
+        }
     }
     SpecErrors(problems)
 }
