@@ -8,5 +8,7 @@ pub mod audit;
 pub mod chart;
 pub mod controller;
 pub mod pools;
+pub mod rm_contract;
 pub mod runner;
 pub mod world;
+pub mod yarn_world;

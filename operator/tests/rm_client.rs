@@ -86,7 +86,10 @@ async fn every_call_sends_exactly_what_rmwebservices_reads() {
         .resize(&node(1), smaller, OverCommitTimeout::Never)
         .await
         .expect("resize");
-    assert_eq!(outcome.previous, BIG, "the answer shows the old capacity");
+    assert_eq!(
+        outcome.accepted, smaller,
+        "the answer shows the new capacity"
+    );
     assert_eq!(outcome.confirmed, smaller);
     assert_eq!(outcome.reads, 1);
 
@@ -278,7 +281,8 @@ async fn remote_exceptions_become_typed_errors() {
         .expect_err("bad name");
     assert_eq!(invalid.category(), "invalid_input");
 
-    // Without a user name a write is refused as RMWebServices does.
+    // Without a user name every call is refused, as a real RM that does not allow anonymous
+    // callers does (its AuthenticationFilter, before RMWebServices).
     let anonymous = RestResourceManager::new(RestSettings::new(
         vec![url],
         RmAuth::DelegationToken {
@@ -291,7 +295,10 @@ async fn remote_exceptions_become_typed_errors() {
         .await
         .expect_err("no user");
     assert_eq!(refused.category(), "unauthorized");
-    assert!(refused.to_string().contains("Unable to obtain user name"));
+    assert!(
+        refused.to_string().contains("Authentication required"),
+        "{refused}"
+    );
 
     // Nothing refused reached the cluster, and the refused label was never POSTed.
     assert!(!double.cluster().labels().contains_key("nonexistent"));

@@ -78,8 +78,8 @@ fn an_admin_inspects_and_changes_an_ha_pair() {
     let (ok, node, _) = yarn(&pair, &["-o", "json", "node", "nm-0.yarn.test:45454"]);
     assert!(ok);
     let node: serde_json::Value = serde_json::from_str(&node).expect("JSON");
-    assert_eq!(node[0]["labels"], serde_json::json!(["elastic"]));
-    assert_eq!(node[0]["capacity"]["vCores"], 4);
+    assert_eq!(node["labels"], serde_json::json!(["elastic"]));
+    assert_eq!(node["capacity"]["vCores"], 4);
 }
 
 #[test]

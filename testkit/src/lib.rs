@@ -10,6 +10,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod hadoop;
 pub mod kdc;
 pub mod kubernetes;
 pub mod named;

@@ -243,6 +243,10 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
         }
         YarnCommand::Node { id } => {
             let node = client.node(id).await.map_err(describe)?;
+            if json {
+                // One node, one object (scripts read `.capacity`, not `.[0].capacity`).
+                return to_json(&NodeRow::from(&node));
+            }
             nodes_output(std::slice::from_ref(&node), json)
         }
         YarnCommand::Resize {
@@ -257,6 +261,8 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
             };
             let over_commit = over_commit_timeout_seconds
                 .map_or(OverCommitTimeout::Never, OverCommitTimeout::Seconds);
+            // The RM's answer shows the new capacity only: the old one is read first.
+            let previous = client.node(id).await.map_err(describe)?.capacity();
             let outcome = client
                 .resize(id, capacity, over_commit)
                 .await
@@ -264,7 +270,7 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
             if json {
                 return to_json(&serde_json::json!({
                     "node": outcome.node.to_string(),
-                    "previous": outcome.previous,
+                    "previous": previous,
                     "confirmed": outcome.confirmed,
                     "reads": outcome.reads,
                 }));
@@ -272,7 +278,7 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
             Ok(format!(
                 "{}: {} -> {} (confirmed after {} read{})\n",
                 outcome.node,
-                outcome.previous,
+                previous,
                 outcome.confirmed,
                 outcome.reads,
                 if outcome.reads == 1 { "" } else { "s" }

@@ -65,7 +65,8 @@ pub enum RmError {
         /// The RM's message.
         message: String,
     },
-    /// 403: authenticated but not allowed (not a YARN admin, or a bad SPNEGO token).
+    /// 403, or a 401 AuthorizationException naming the user: authenticated but not allowed
+    /// (not a YARN admin, or a bad SPNEGO token).
     #[error("the ResourceManager forbids this (403): {message}")]
     Forbidden {
         /// The RM's message.
@@ -197,7 +198,15 @@ impl RmError {
 
     /// The error for a non-2xx answer, from the `RemoteException` when the RM wrote one.
     pub fn from_answer(status: u16, body: &[u8]) -> RmError {
-        let message = match RemoteException::parse(body) {
+        let remote = RemoteException::parse(body);
+        // RMWebServices answers 401 with an AuthorizationException when it knows the caller but
+        // the admin ACL does not list them (label writes, Hadoop 3.4 and 3.5): a refusal of
+        // the user, not of the credentials.
+        let not_an_admin = remote.as_ref().is_some_and(|remote| {
+            remote.exception == "AuthorizationException"
+                && remote.message.contains("not authorized")
+        });
+        let message = match remote {
             Some(remote) if !remote.exception.is_empty() => {
                 format!("{}: {}", remote.exception, remote.message)
             }
@@ -206,6 +215,7 @@ impl RmError {
         };
         match status {
             400 => RmError::BadRequest { message },
+            401 if not_an_admin => RmError::Forbidden { message },
             401 => RmError::Unauthorized { message },
             403 => RmError::Forbidden { message },
             404 => RmError::NotFound { message },
@@ -272,6 +282,9 @@ mod tests {
             assert_eq!(RmError::from_answer(status, b"").category(), category);
         }
         assert!(RmError::from_answer(502, b"").is_transient());
+        // What a real RM (3.4.2, 3.5.0) answers a label write by a user not in yarn.admin.acl.
+        let not_admin = br#"{"RemoteException":{"exception":"AuthorizationException","message":"User nobody not authorized for post to .../add-node-labels ","javaClassName":"org.apache.hadoop.security.authorize.AuthorizationException"}}"#;
+        assert_eq!(RmError::from_answer(401, not_admin).category(), "forbidden");
         assert!(!RmError::from_answer(503, b"").is_transient());
     }
 

@@ -39,8 +39,9 @@ pub use retry::RetryPolicy;
 pub struct ResizeOutcome {
     /// The node.
     pub node: NodeId,
-    /// Capacity before the resize (what the RM's answer to the resize shows).
-    pub previous: Capacity,
+    /// The capacity the RM's answer to the resize shows: what it accepted (Hadoop 3.4 and 3.5
+    /// answer with the new capacity, not the one before).
+    pub accepted: Capacity,
     /// Capacity read back from the RM, equal to the one asked for.
     pub confirmed: Capacity,
     /// Reads of the node it took to see the new capacity.

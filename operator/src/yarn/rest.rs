@@ -591,11 +591,12 @@ impl ResourceManager for RestResourceManager {
         // Absolute values: sending the same resize twice is harmless, so it may be retried.
         let call = Call::post("resize", format!("nodes/{id}/resource"), &body)?;
         let answer = self.execute(&call).await?;
-        let previous = decode::<ResourceInfoAnswer>("resize", &answer.body)?
+        let accepted = decode::<ResourceInfoAnswer>("resize", &answer.body)?
             .into_info()
             .capacity();
-        // The answer shows the capacity before the change: read the node back to confirm.
-        let mut seen = previous;
+        // The answer echoes what was accepted; the scheduler applies it through an event, so the
+        // node is read back until it shows the new capacity.
+        let mut seen = accepted;
         for read in 1..=self.settings.confirm_reads.max(1) {
             if read > 1 {
                 tokio::time::sleep(self.settings.confirm_interval).await;
@@ -604,7 +605,7 @@ impl ResourceManager for RestResourceManager {
             if seen == capacity {
                 return Ok(ResizeOutcome {
                     node: id.clone(),
-                    previous,
+                    accepted,
                     confirmed: seen,
                     reads: read,
                 });

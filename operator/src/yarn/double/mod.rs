@@ -55,7 +55,9 @@ pub enum Role {
 /// How the double authenticates callers.
 #[derive(Debug)]
 pub enum DoubleAuth {
-    /// `user.name` (writes without one get 401, as `initForWritableEndpoints` does).
+    /// `user.name`, required on every request (401 `PseudoAuth` without it), as Hadoop's
+    /// AuthenticationFilter answers with `hadoop.http.authentication.simple.anonymous.allowed`
+    /// false; with anonymous callers allowed a real RM acts for them as `dr.who`.
     Simple,
     /// SPNEGO verified with the service keytab, then the `hadoop.auth` cookie.
     Kerberos(SpnegoAcceptor),
@@ -109,6 +111,8 @@ struct DoubleState {
     record: bool,
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
+    /// `yarn.admin.acl` with `yarn.acl.enable`; `None`: ACLs off, everyone is an admin.
+    admins: Option<Vec<String>>,
 }
 
 /// An RM double; clones control the same server.
@@ -130,15 +134,29 @@ impl RmDouble {
                 record: true,
                 in_flight: AtomicUsize::new(0),
                 most_in_flight: AtomicUsize::new(0),
+                admins: None,
             }),
         }
     }
 
     /// The same double without request recording (benchmarks: memory stays flat).
     pub fn without_recording(self) -> RmDouble {
+        self.configured(|state| state.record = false)
+    }
+
+    /// The same double with YARN ACLs on and these users as administrators. As on a real RM
+    /// (3.4, 3.5), only label writes check them: a node resize through REST runs as the RM's
+    /// own user, so any authenticated caller may resize.
+    pub fn with_admins(self, admins: &[&str]) -> RmDouble {
+        let admins = admins.iter().map(|&a| a.to_owned()).collect();
+        self.configured(|state| state.admins = Some(admins))
+    }
+
+    // Only before the double is shared (cloned or serving).
+    fn configured(self, change: impl FnOnce(&mut DoubleState)) -> RmDouble {
         match Arc::try_unwrap(self.state) {
             Ok(mut state) => {
-                state.record = false;
+                change(&mut state);
                 RmDouble {
                     state: Arc::new(state),
                 }
@@ -350,7 +368,10 @@ async fn authenticate(
                     .find(|(name, _)| name == "user.name")
                     .map(|(_, value)| value.into_owned())
             });
-            Ok((Credential::None, user, HeaderMap::new()))
+            match user {
+                Some(user) => Ok((Credential::None, Some(user), HeaderMap::new())),
+                None => Err(pseudo_auth_challenge()),
+            }
         }
         DoubleAuth::DelegationToken(expected) => {
             match headers
@@ -432,6 +453,27 @@ fn route(
             "org.apache.hadoop.security.authorize.AuthorizationException",
         );
     }
+    let label_write = matches!(
+        (method.as_str(), segments.as_slice()),
+        (
+            "POST",
+            ["add-node-labels" | "replace-node-to-labels" | "remove-node-labels"]
+        )
+    );
+    if label_write
+        && let (Some(admins), Some(caller)) = (&state.admins, caller)
+        && !admins.iter().any(|admin| admin == short_name(caller))
+    {
+        return remote_exception(
+            StatusCode::UNAUTHORIZED,
+            "AuthorizationException",
+            &format!(
+                "User {caller} not authorized for post to .../{}",
+                segments.join("/")
+            ),
+            "org.apache.hadoop.security.authorize.AuthorizationException",
+        );
+    }
     match (method.as_str(), segments.as_slice()) {
         ("GET", [] | ["info"]) => json_answer(cluster, cluster_info(state)),
         ("GET", ["nodes"]) => match node_states(uri) {
@@ -454,8 +496,9 @@ fn route(
                 Ok(option) => option,
                 Err(err) => return unmarshal_error(&err),
             };
+            // As the real RM (3.4, 3.5), the answer shows the capacity just set.
             match cluster.resize(&id, option.resource) {
-                Ok(previous) => json_answer(cluster, resource_info(previous)),
+                Ok(_) => json_answer(cluster, resource_info(option.resource)),
                 Err(refusal) => refused(refusal),
             }
         }
@@ -652,6 +695,21 @@ fn jetty_error(status: StatusCode, message: &str) -> Response {
         page,
     )
         .into_response()
+}
+
+/// A Kerberos principal's short name (`yarn/host@REALM` -> `yarn`), as the ACLs compare it.
+fn short_name(principal: &str) -> &str {
+    principal.split(['/', '@']).next().unwrap_or(principal)
+}
+
+/// The AuthenticationFilter's answer to a simple-auth request without `user.name`.
+fn pseudo_auth_challenge() -> Response {
+    let mut response = jetty_error(StatusCode::UNAUTHORIZED, "Authentication required");
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("PseudoAuth"),
+    );
+    response
 }
 
 fn negotiate_challenge() -> Response {
