@@ -11,4 +11,5 @@ pub mod pools;
 pub mod rm_contract;
 pub mod runner;
 pub mod world;
+pub mod yarn_apps;
 pub mod yarn_world;

@@ -24,17 +24,6 @@ pub struct Line {
 }
 
 impl Line {
-    /// A client of this line's RM as the operator builds it (simple authentication as `yarn`).
-    pub fn client(&self) -> RestResourceManager {
-        RestResourceManager::new(RestSettings::new(
-            vec![self.rm_url.clone()],
-            RmAuth::Simple {
-                user: "yarn".to_owned(),
-            },
-        ))
-        .expect("an RM client")
-    }
-
     /// Locks the processes.
     pub fn processes(&self) -> std::sync::MutexGuard<'_, YarnCluster> {
         self.cluster
@@ -112,4 +101,15 @@ pub fn production_acls() -> Vec<(String, String)> {
         ("yarn.acl.enable".to_owned(), "true".to_owned()),
         ("yarn.admin.acl".to_owned(), "yarn".to_owned()),
     ]
+}
+
+/// A client of the RM at `url` as the operator builds it (simple authentication as `yarn`).
+pub fn rm_client(url: &str) -> RestResourceManager {
+    RestResourceManager::new(RestSettings::new(
+        vec![url.to_owned()],
+        RmAuth::Simple {
+            user: "yarn".to_owned(),
+        },
+    ))
+    .expect("an RM client")
 }

@@ -120,6 +120,34 @@ pub fn spark() -> Option<PathBuf> {
     found
 }
 
+/// The suite's Spark application (`testkit/spark/SleepyJob.java`: `tasks` tasks that each
+/// sleep), compiled against `spark` with the JDK's `javac` into `dir`.
+pub fn sleepy_job_jar(spark: &Path, dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("spark/SleepyJob.java");
+    let classes = dir.join("sleepy-classes");
+    let jar = dir.join("sleepy.jar");
+    let javac = java_home().join("bin/javac");
+    let status = Command::new(&javac)
+        .arg("-cp")
+        .arg(format!("{}/*", spark.display()))
+        .arg("-d")
+        .arg(&classes)
+        .arg(&source)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", javac.display()));
+    assert!(status.success(), "javac failed on {}", source.display());
+    let status = Command::new(java_home().join("bin/jar"))
+        .arg("cf")
+        .arg(&jar)
+        .arg("-C")
+        .arg(&classes)
+        .arg(".")
+        .status()
+        .expect("the JDK's jar tool runs");
+    assert!(status.success(), "jar failed");
+    jar
+}
+
 /// The Spark version `testkit/maven/fetch` resolves.
 pub fn spark_version() -> String {
     versions_value("SPARK_VERSION")
@@ -317,11 +345,11 @@ impl YarnCluster {
                 format!("file://{}", path("node-labels").display()),
             ),
             ("yarn.node-labels.configuration-type", "centralized".to_owned()),
-            // Containers are plain processes with the jars of this line on their classpath (there
-            // is no Hadoop distribution folder to point at).
+            // Containers are plain processes with this configuration and the jars of this line
+            // on their classpath (there is no Hadoop distribution folder to point at).
             (
                 "yarn.application.classpath",
-                format!("{}/*", hadoop.lib.display()),
+                format!("{}:{}/*", path("conf").display(), hadoop.lib.display()),
             ),
             ("yarn.nodemanager.vmem-check-enabled", "false".to_owned()),
             (

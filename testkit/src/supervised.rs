@@ -113,6 +113,12 @@ impl Supervised {
         )
     }
 
+    /// The watchdog's process id: the component is its child, and the component's own children
+    /// (a NodeManager's containers) its descendants.
+    pub fn pid(&self) -> u32 {
+        self.watchdog.id()
+    }
+
     /// The component's name.
     pub fn name(&self) -> &str {
         &self.name
