@@ -43,7 +43,7 @@ pub async fn spark_executors_decommission_on_sigpwr(world: Arc<YarnWorld>) {
 
     let executors_nm = &cluster.node_managers[1];
     let (_guarder, url) = guarder(&work, executors_nm.process.pid(), 60, true);
-    let busy = wait_for("two running executors", Duration::from_secs(120), || {
+    wait_for("two running executors", Duration::from_secs(120), || {
         let url = url.clone();
         async move {
             let status = guarder_status(&url).await;
@@ -52,18 +52,17 @@ pub async fn spark_executors_decommission_on_sigpwr(world: Arc<YarnWorld>) {
                 .iter()
                 .filter(|c| c["framework"] == "sparkExecutor")
                 .count();
-            (executors == 2).then_some(status)
+            (executors == 2).then_some(())
         }
     })
     .await;
     // Executors decommission once they run tasks (a signal during start-up is another story).
-    let (driver, busy) = tokio::task::spawn_blocking(move || {
+    let driver = tokio::task::spawn_blocking(move || {
         wait_for_log_line(&driver, "Finished task 3.0", 120);
-        (driver, busy)
+        driver
     })
     .await
     .expect("tasks run");
-    let _ = &busy;
     // As the operator does: the RM first (room for one executor only, so that no replacement
     // lands here), then the guarder.
     let rm = rm_client(&cluster.rm_url);

@@ -704,20 +704,19 @@ fn short_name(principal: &str) -> &str {
 
 /// The AuthenticationFilter's answer to a simple-auth request without `user.name`.
 fn pseudo_auth_challenge() -> Response {
-    let mut response = jetty_error(StatusCode::UNAUTHORIZED, "Authentication required");
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("PseudoAuth"),
-    );
-    response
+    challenge("PseudoAuth")
 }
 
 fn negotiate_challenge() -> Response {
+    challenge("Negotiate")
+}
+
+/// Jetty's 401 page with the filter's `WWW-Authenticate` scheme.
+fn challenge(scheme: &'static str) -> Response {
     let mut response = jetty_error(StatusCode::UNAUTHORIZED, "Authentication required");
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Negotiate"),
-    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
     response
 }
 
