@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod chart;
 pub mod controller;
+pub mod node_metrics;
 pub mod pools;
 pub mod rm_contract;
 pub mod runner;

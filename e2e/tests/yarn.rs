@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         vec![
             scenario!(the_rm_contract_holds_on_every_line_and_on_the_double, 240),
             scenario!(the_admin_commands_work_against_the_real_rm, 120),
+            scenario!(the_loop_sizes_real_nodemanagers_on_a_kerberized_rm, 300),
+            scenario!(the_client_follows_the_active_rm_through_a_failover, 300),
             scenario!(the_guarder_drains_real_shell_containers_am_last, 300),
             scenario!(spark_executors_decommission_on_sigpwr, 480),
         ],

@@ -1,10 +1,11 @@
 //! A koordlet double: pages in koordlet's exact text format, a model of koordlet's suppress loop
 //! that turns a node's online load into those pages, and a loopback server that replays them
-//! one per request. Tests, the benchmark and demos use it; it needs no cluster.
+//! one per request (or, [`LiveKoordlet`], the page a test sets at the moment). Tests, the
+//! benchmark and demos use it; it needs no cluster.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -347,6 +348,55 @@ impl KoordletDouble {
     }
 }
 
+/// A koordlet double serving one node's page from values the test changes at will: the
+/// "scripted koordlet" of an end-to-end test, where the online load rises at a moment chosen by
+/// the test rather than after a number of scrapes.
+#[derive(Debug, Clone)]
+pub struct LiveKoordlet {
+    node: String,
+    values: Arc<Mutex<KoordletValues>>,
+}
+
+impl LiveKoordlet {
+    /// A double for `node` serving `values` until they are changed.
+    pub fn new(node: &str, values: KoordletValues) -> LiveKoordlet {
+        LiveKoordlet {
+            node: node.to_owned(),
+            values: Arc::new(Mutex::new(values)),
+        }
+    }
+
+    /// Serves `values` from the next request on.
+    pub fn set(&self, values: KoordletValues) {
+        *self.values.lock().unwrap_or_else(PoisonError::into_inner) = values;
+    }
+
+    /// The values served now.
+    pub fn values(&self) -> KoordletValues {
+        *self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Serves on `listener` until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        let app = Router::new()
+            .route("/metrics", get(live_page))
+            .with_state(self);
+        axum::serve(listener, app).await
+    }
+}
+
+async fn live_page(State(koordlet): State<LiveKoordlet>) -> Response {
+    let page = render_page(&koordlet.node, &koordlet.values(), 0);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        page,
+    )
+        .into_response()
+}
+
 async fn answer(State(state): State<Arc<ReplayState>>) -> Response {
     let index = state.requests.fetch_add(1, Ordering::SeqCst);
     let step = match state.steps.get(index) {
@@ -456,5 +506,30 @@ mod tests {
         let mut koordlet = koordlet_on(16.0, SuppressPolicy::Cpuset);
         assert_eq!(koordlet.step(&online(3.3)).suppress_cores, Some(8.0));
         assert_eq!(koordlet.step(&online(10.0)).suppress_cores, Some(2.0));
+    }
+
+    #[tokio::test]
+    async fn a_live_koordlet_serves_the_values_set_last() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let koordlet = LiveKoordlet::new("n1", values());
+        let server = tokio::spawn(koordlet.clone().serve(listener));
+        let read = || async {
+            let text = crate::app::http_get(&url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            parse_page(&text, Some("n1")).unwrap()
+        };
+        assert_eq!(read().await.suppress(SuppressPolicy::Cpuset), Some(12.0));
+        koordlet.set(KoordletValues {
+            suppress_cores: Some(4.0),
+            ..values()
+        });
+        assert_eq!(read().await.suppress(SuppressPolicy::Cpuset), Some(4.0));
+        assert_eq!(read().await.be_used_cpu_cores, Some(3.5));
+        server.abort();
     }
 }

@@ -42,6 +42,8 @@ pub const JAVA_17_OPENS: &[&str] = &[
     "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
     "--add-opens=java.base/sun.security.action=ALL-UNNAMED",
     "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
+    // hadoop-auth reads the default realm from `sun.security.krb5.Config` (Kerberos tests).
+    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
 ];
 
 /// One Hadoop line: its version and the folder of its jars.
@@ -90,10 +92,22 @@ impl Hadoop {
 
     /// A JVM with this line's jars and `conf` first on its classpath.
     pub fn java(&self, conf: &Path, heap_mb: u32, main_class: &str) -> Command {
+        self.java_with(conf, heap_mb, &[], main_class)
+    }
+
+    /// [`Hadoop::java`] with more JVM options.
+    pub fn java_with(
+        &self,
+        conf: &Path,
+        heap_mb: u32,
+        options: &[String],
+        main_class: &str,
+    ) -> Command {
         let mut command = Command::new(java_binary());
         command
             .arg(format!("-Xmx{heap_mb}m"))
             .args(JAVA_17_OPENS)
+            .args(options)
             .arg("-Djava.net.preferIPv4Stack=true")
             .arg("-cp")
             .arg(self.classpath(conf))
@@ -250,6 +264,11 @@ pub struct YarnOptions {
     pub core_properties: Vec<(String, String)>,
     /// Environment of the RM process (e.g. `KRB5_CONFIG`).
     pub rm_env: Vec<(String, String)>,
+    /// More JVM options for the RM and every NM (e.g. `-Djava.security.krb5.conf=...`).
+    pub jvm_options: Vec<String>,
+    /// Two RMs (`rm1`, `rm2`) in an HA pair with automatic failover through a real ZooKeeper
+    /// (from the same jars), instead of one RM.
+    pub ha_pair: bool,
 }
 
 /// A NodeManager to start.
@@ -310,70 +329,49 @@ pub struct YarnCluster {
     pub conf: PathBuf,
     /// The NodeManagers started so far.
     pub node_managers: Vec<NodeManagerProcess>,
+    /// The other RM of an HA pair (`rm2`; `rm` is `rm1`).
+    pub partner: Option<ResourceManagerProcess>,
+    /// The ZooKeeper server of an HA pair.
+    pub zookeeper: Option<Supervised>,
     base_yarn_site: Vec<(String, String)>,
     core_site: String,
+    jvm_options: Vec<String>,
+}
+
+/// The second RM of an HA pair.
+#[derive(Debug)]
+pub struct ResourceManagerProcess {
+    /// The process.
+    pub process: Supervised,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
 }
 
 impl YarnCluster {
-    /// Starts an RM of this line and waits until it is active.
+    /// Starts an RM of this line (or an HA pair, with `ha_pair`) and waits until one is active.
     pub fn start(hadoop: &Hadoop, options: &YarnOptions) -> YarnCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = |name: &str| dir.path().join(name);
-        let web_port = free_port();
-        let rm_address = |port: u16| format!("127.0.0.1:{port}");
-        let mut base: Vec<(String, String)> = vec![
-            ("yarn.resourcemanager.hostname", "127.0.0.1".to_owned()),
-            ("yarn.resourcemanager.address", rm_address(free_port())),
-            (
-                "yarn.resourcemanager.scheduler.address",
-                rm_address(free_port()),
-            ),
-            (
-                "yarn.resourcemanager.resource-tracker.address",
-                rm_address(free_port()),
-            ),
-            ("yarn.resourcemanager.admin.address", rm_address(free_port())),
-            ("yarn.resourcemanager.webapp.address", rm_address(web_port)),
-            (
-                "yarn.resourcemanager.scheduler.class",
-                "org.apache.hadoop.yarn.server.resourcemanager.scheduler.capacity.CapacityScheduler"
-                    .to_owned(),
-            ),
-            ("yarn.node-labels.enabled", "true".to_owned()),
-            (
-                "yarn.node-labels.fs-store.root-dir",
-                format!("file://{}", path("node-labels").display()),
-            ),
-            ("yarn.node-labels.configuration-type", "centralized".to_owned()),
-            // Containers are plain processes with this configuration and the jars of this line
-            // on their classpath (there is no Hadoop distribution folder to point at).
-            (
-                "yarn.application.classpath",
-                format!("{}:{}/*", path("conf").display(), hadoop.lib.display()),
-            ),
-            ("yarn.nodemanager.vmem-check-enabled", "false".to_owned()),
-            (
-                "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage",
-                "100".to_owned(),
-            ),
-            ("yarn.scheduler.minimum-allocation-mb", "128".to_owned()),
-            ("yarn.nodemanager.log.retain-seconds", "3600".to_owned()),
-            ("yarn.log-aggregation-enable", "false".to_owned()),
-            (
-                "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms",
-                "500".to_owned(),
-            ),
-            (
-                "yarn.app.mapreduce.am.staging-dir",
-                path("staging").display().to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        // An HA pair names each RM's addresses by its id; a single RM has plain keys.
+        let ids: &[&str] = if options.ha_pair {
+            &["rm1", "rm2"]
+        } else {
+            &[""]
+        };
+        let mut base = common_yarn_site(hadoop, dir.path());
+        let mut web_ports = Vec::new();
+        for id in ids {
+            let (properties, web_port) = rm_addresses(id);
+            base.extend(properties);
+            web_ports.push(web_port);
+        }
+        let zookeeper = options.ha_pair.then(|| {
+            let (process, properties) = start_zookeeper(hadoop, dir.path());
+            base.extend(properties);
+            process
+        });
         base.extend(options.rm_properties.iter().cloned());
         let conf = path("conf");
-        std::fs::create_dir_all(&conf).expect("conf dir");
         let mut core: Vec<(String, String)> = vec![
             ("fs.defaultFS".to_owned(), "file:///".to_owned()),
             (
@@ -383,38 +381,61 @@ impl YarnCluster {
         ];
         core.extend(options.core_properties.iter().cloned());
         let core_site = site_xml(core.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        write_conf(
-            &conf,
-            &base,
-            &core_site,
-            &capacity_scheduler(&options.queue_labels),
-        );
+        let capacity = capacity_scheduler(&options.queue_labels);
+        write_conf(&conf, &base, &core_site, &capacity);
 
-        let mut command = hadoop.java(
-            &conf,
-            512,
-            "org.apache.hadoop.yarn.server.resourcemanager.ResourceManager",
-        );
-        command.env("JAVA_HOME", java_home());
-        for (key, value) in &options.rm_env {
-            command.env(key, value);
+        let mut rms = Vec::new();
+        for (id, web_port) in ids.iter().zip(&web_ports) {
+            let rm_conf = if id.is_empty() {
+                conf.clone()
+            } else {
+                let own = path(&format!("conf-{id}"));
+                let mut properties = base.clone();
+                properties.push(("yarn.resourcemanager.ha.id".to_owned(), (*id).to_owned()));
+                write_conf(&own, &properties, &core_site, &capacity);
+                own
+            };
+            let mut command = hadoop.java_with(
+                &rm_conf,
+                512,
+                &options.jvm_options,
+                "org.apache.hadoop.yarn.server.resourcemanager.ResourceManager",
+            );
+            command.env("JAVA_HOME", java_home());
+            command.envs(options.rm_env.iter().map(|(k, v)| (k, v)));
+            let name = if id.is_empty() { "resourcemanager" } else { id };
+            let process = Supervised::start(name, &command, &path(&format!("{name}.log")));
+            rms.push(ResourceManagerProcess {
+                process,
+                url: format!("http://127.0.0.1:{web_port}"),
+            });
         }
-        let rm = Supervised::start("resourcemanager", &command, &path("resourcemanager.log"));
-        wait_for_tcp(web_port, Duration::from_secs(90), "the ResourceManager");
-        let cluster = YarnCluster {
+        for port in &web_ports {
+            wait_for_tcp(*port, Duration::from_secs(90), "the ResourceManager");
+        }
+        let active = wait_for_active(&rms, 90);
+        let first = rms.remove(active);
+        YarnCluster {
             hadoop: hadoop.clone(),
-            rm,
-            rm_url: format!("http://127.0.0.1:{web_port}"),
+            rm: first.process,
+            rm_url: first.url,
             conf,
             node_managers: Vec::new(),
+            partner: rms.pop(),
+            zookeeper,
             base_yarn_site: base,
             core_site,
+            jvm_options: options.jvm_options.clone(),
             dir,
-        };
-        cluster.wait_for_log(&cluster.rm, "Transitioned to active state", 90);
-        cluster
+        }
     }
 
+    /// Every RM's web address, the one that became active first at the start.
+    pub fn rm_urls(&self) -> Vec<String> {
+        let mut urls = vec![self.rm_url.clone()];
+        urls.extend(self.partner.iter().map(|p| p.url.clone()));
+        urls
+    }
     /// Starts a NodeManager and waits until it has registered; returns its index.
     pub fn add_node_manager(&mut self, options: &NodeManagerOptions) -> usize {
         let index = self.node_managers.len();
@@ -467,9 +488,10 @@ impl YarnCluster {
             &self.core_site,
             &capacity_scheduler(&[]),
         );
-        let mut command = self.hadoop.java(
+        let mut command = self.hadoop.java_with(
             &conf,
             256,
+            &self.jvm_options,
             "org.apache.hadoop.yarn.server.nodemanager.NodeManager",
         );
         command.env("JAVA_HOME", java_home());
@@ -509,6 +531,145 @@ impl YarnCluster {
     }
 }
 
+/// The yarn-site.xml every daemon of a cluster shares, but the RMs' addresses.
+fn common_yarn_site(hadoop: &Hadoop, dir: &Path) -> Vec<(String, String)> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    [
+        (
+            "yarn.resourcemanager.scheduler.class",
+            "org.apache.hadoop.yarn.server.resourcemanager.scheduler.capacity.CapacityScheduler"
+                .to_owned(),
+        ),
+        ("yarn.node-labels.enabled", "true".to_owned()),
+        (
+            "yarn.node-labels.fs-store.root-dir",
+            format!("file://{}", path("node-labels")),
+        ),
+        (
+            "yarn.node-labels.configuration-type",
+            "centralized".to_owned(),
+        ),
+        // Containers are plain processes with this configuration and the jars of this line
+        // on their classpath (there is no Hadoop distribution folder to point at).
+        (
+            "yarn.application.classpath",
+            format!("{}:{}/*", path("conf"), hadoop.lib.display()),
+        ),
+        ("yarn.nodemanager.vmem-check-enabled", "false".to_owned()),
+        (
+            "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage",
+            "100".to_owned(),
+        ),
+        ("yarn.scheduler.minimum-allocation-mb", "128".to_owned()),
+        ("yarn.nodemanager.log.retain-seconds", "3600".to_owned()),
+        ("yarn.log-aggregation-enable", "false".to_owned()),
+        (
+            "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms",
+            "500".to_owned(),
+        ),
+        ("yarn.app.mapreduce.am.staging-dir", path("staging")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// One RM's addresses on free loopback ports (keys suffixed with `.<id>` in an HA pair), and
+/// its web port.
+fn rm_addresses(id: &str) -> (Vec<(String, String)>, u16) {
+    let suffix = if id.is_empty() {
+        String::new()
+    } else {
+        format!(".{id}")
+    };
+    let web_port = free_port();
+    let mut properties = vec![(
+        format!("yarn.resourcemanager.hostname{suffix}"),
+        "127.0.0.1".to_owned(),
+    )];
+    for key in [
+        "address",
+        "scheduler.address",
+        "resource-tracker.address",
+        "admin.address",
+    ] {
+        properties.push((
+            format!("yarn.resourcemanager.{key}{suffix}"),
+            format!("127.0.0.1:{}", free_port()),
+        ));
+    }
+    properties.push((
+        format!("yarn.resourcemanager.webapp.address{suffix}"),
+        format!("127.0.0.1:{web_port}"),
+    ));
+    (properties, web_port)
+}
+
+/// A standalone ZooKeeper server (the jar the RM already carries) and the yarn-site.xml of an
+/// HA pair that elects its active RM there. Timeouts are short so that a failover takes seconds.
+fn start_zookeeper(hadoop: &Hadoop, dir: &Path) -> (Supervised, Vec<(String, String)>) {
+    let port = free_port();
+    let data = dir.join("zookeeper");
+    std::fs::create_dir_all(&data).expect("ZooKeeper folder");
+    let mut command = hadoop.java_with(
+        &dir.join("conf"),
+        128,
+        &["-Dzookeeper.admin.enableServer=false".to_owned()],
+        "org.apache.zookeeper.server.ZooKeeperServerMain",
+    );
+    // port, data folder, tick (ms): sessions may be as short as two ticks.
+    command.arg(port.to_string()).arg(&data).arg("500");
+    let process = Supervised::start("zookeeper", &command, &dir.join("zookeeper.log"));
+    wait_for_tcp(port, Duration::from_secs(60), "ZooKeeper");
+    let properties = [
+        ("yarn.resourcemanager.ha.enabled", "true".to_owned()),
+        ("yarn.resourcemanager.ha.rm-ids", "rm1,rm2".to_owned()),
+        (
+            "yarn.resourcemanager.cluster-id",
+            "elastic-yarn-test".to_owned(),
+        ),
+        (
+            "yarn.resourcemanager.ha.automatic-failover.enabled",
+            "true".to_owned(),
+        ),
+        ("hadoop.zk.address", format!("127.0.0.1:{port}")),
+        ("hadoop.zk.timeout-ms", "2000".to_owned()),
+        // NodeManagers and clients go to the other RM within a second or two.
+        (
+            "yarn.resourcemanager.connect.retry-interval.ms",
+            "500".to_owned(),
+        ),
+        ("yarn.client.failover-sleep-base-ms", "200".to_owned()),
+        ("yarn.client.failover-sleep-max-ms", "1000".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    (process, properties)
+}
+
+/// Waits until one of `rms` has become active; returns its index.
+fn wait_for_active(rms: &[ResourceManagerProcess], seconds: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        for (index, rm) in rms.iter().enumerate() {
+            let text = std::fs::read_to_string(&rm.process.log).unwrap_or_default();
+            if text.contains("Transitioned to active state") {
+                return index;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ResourceManager became active within {seconds} s\n{}",
+            rms.iter()
+                .map(|rm| rm.process.tail(30))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Waits for a line containing `needle` in a supervised process's log.
 pub fn wait_for_log_line(process: &Supervised, needle: &str, seconds: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -528,6 +689,7 @@ pub fn wait_for_log_line(process: &Supervised, needle: &str, seconds: u64) -> St
 }
 
 fn write_conf(conf: &Path, yarn: &[(String, String)], core_site: &str, capacity: &str) {
+    std::fs::create_dir_all(conf).expect("configuration folder");
     // A later property of the same name wins, as the tests expect when they override.
     let merged: BTreeMap<&str, &str> = yarn.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let files = [

@@ -68,8 +68,14 @@ pub fn free_port() -> u16 {
 
 /// Waits until something listens on `port`, failing the test after `within`.
 pub fn wait_for_tcp(port: u16, within: Duration, what: &str) {
+    wait_for_tcp_at("127.0.0.1", port, within, what);
+}
+
+/// Waits until something listens on `host:port` (any loopback address), failing the test
+/// after `within`.
+pub fn wait_for_tcp_at(host: &str, port: u16, within: Duration, what: &str) {
     let deadline = Instant::now() + within;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect((host, port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not start listening");
         std::thread::sleep(Duration::from_millis(50));
     }

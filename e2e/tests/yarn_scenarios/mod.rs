@@ -3,9 +3,13 @@
 mod admin;
 mod containers;
 mod contract;
+mod ha;
+mod kerberos;
 mod spark;
 
 pub use admin::*;
 pub use containers::*;
 pub use contract::*;
+pub use ha::*;
+pub use kerberos::*;
 pub use spark::*;

@@ -137,6 +137,9 @@ pub struct RestResourceManager {
     settings: RestSettings,
     /// Index of the RM believed active.
     active: Mutex<Option<usize>>,
+    /// The last RM found active, kept while `active` is forgotten, so that finding another
+    /// one counts as a failover (whether the old one redirected, failed or died).
+    last_active: Mutex<Option<usize>>,
     /// Where to look first when rediscovering (a standby's redirect).
     hint: Mutex<Option<usize>>,
     /// One discovery at a time; the others wait for its result.
@@ -195,6 +198,7 @@ impl RestResourceManager {
             limiter: Semaphore::new(settings.max_in_flight.max(1)),
             settings,
             active: Mutex::new(None),
+            last_active: Mutex::new(None),
             hint: Mutex::new(None),
             discovery: tokio::sync::Mutex::new(()),
             cookies: CookieJar::default(),
@@ -258,7 +262,6 @@ impl RestResourceManager {
             match attempt {
                 Ok(answer) => return Ok(answer),
                 Err(Attempt::Failover { detail, hint }) => {
-                    self.metrics.failovers.inc();
                     self.forget_active(hint);
                     failovers += 1;
                     tracing::info!(call = call.name, %detail, "moving to another ResourceManager");
@@ -324,6 +327,10 @@ impl RestResourceManager {
                 Ok(answer) => match decode::<ClusterInfoAnswer>("cluster_info", &answer.body) {
                     Ok(info) if info.cluster_info.ha_state == HaState::Active => {
                         *lock(&self.active) = Some(index);
+                        let previous = lock(&self.last_active).replace(index);
+                        if previous.is_some_and(|previous| previous != index) {
+                            self.metrics.failovers.inc();
+                        }
                         tracing::info!(%address, "active ResourceManager found");
                         return Ok(index);
                     }
