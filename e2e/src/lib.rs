@@ -5,8 +5,10 @@
 //! watch every namespace. `scripts/e2e` builds what they need and runs them.
 
 pub mod audit;
+pub mod chain_world;
 pub mod chart;
 pub mod controller;
+pub mod launcher;
 pub mod node_metrics;
 pub mod pools;
 pub mod rm_contract;

@@ -16,12 +16,13 @@ pub const NODE_CORES: f64 = 16.0;
 pub const NODE_MEMORY_BYTES: f64 = 64.0 * 1024.0 * 1024.0 * 1024.0;
 const USED_MEMORY_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
 
-/// A koordlet page of a node whose batch work may use `batch_cores` (cpuset suppress, no other
-/// batch work, 4 GiB of memory used outside YARN).
+/// A koordlet page of a node whose batch work may use `batch_cores` (suppress by CFS quota,
+/// which takes fractions of a core, unlike cpuset; no other batch work; 4 GiB of memory used
+/// outside YARN).
 pub fn batch_cores(batch_cores: f64) -> KoordletValues {
     let online = NODE_CORES - batch_cores;
     KoordletValues {
-        suppress_policy: SuppressPolicy::Cpuset,
+        suppress_policy: SuppressPolicy::CfsQuota,
         suppress_cores: Some(batch_cores),
         be_used_cpu_cores: 0.0,
         ls_used_cpu_cores: online,
@@ -47,10 +48,15 @@ pub async fn live_koordlet(node: &str, values: KoordletValues) -> (LiveKoordlet,
     (koordlet, url)
 }
 
-/// The real exporter of `node` scraping `koordlet_url` four times a second (YARN's own use
-/// is not read: the suite's containers run without cgroups); its base URL.
-pub fn exporter(dir: &Path, node: &str, koordlet_url: &str, bind: &str) -> (Supervised, String) {
-    let port = testkit::free_port();
+/// The real exporter of `node` scraping `koordlet_url` four times a second, listening on
+/// `bind:port` (YARN's own use is not read: the suites' containers run without cgroups); its
+/// base URL.
+pub fn exporter(
+    dir: &Path,
+    node: &str,
+    koordlet_url: &str,
+    (bind, port): (&str, u16),
+) -> (Supervised, String) {
     let mut command = Command::new(testkit::workspace_binary("koordlet-metrics"));
     command
         .args(["--node", node])

@@ -58,6 +58,12 @@ pub fn resident() -> Value {
 
 /// A Periodic lifecycle whose window opened two minutes ago and drains in an hour (UTC).
 pub fn periodic_online_now() -> Value {
+    periodic_window(-2, 60, 70)
+}
+
+/// A Periodic lifecycle (UTC) with one daily window whose online, drainStart and offline times
+/// are these many minutes from now.
+pub fn periodic_window(online: i64, drain_start: i64, offline: i64) -> Value {
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let at = |minutes: i64| {
         let t = now
@@ -69,7 +75,7 @@ pub fn periodic_online_now() -> Value {
         "mode": "Periodic",
         "periodic": {
             "timeZone": "UTC",
-            "windows": [{"online": at(-2), "drainStart": at(60), "offline": at(70)}],
+            "windows": [{"online": at(online), "drainStart": at(drain_start), "offline": at(offline)}],
         }
     })
 }

@@ -40,6 +40,9 @@ pub struct World {
     /// staticip controller processes started so far.
     pub staticips: Mutex<Vec<ControllerProcess>>,
     next_address: AtomicU32,
+    /// The third byte of this suite's node addresses: suites running at the same time on one
+    /// machine must not serve "node" ports (the exporter's) on the same addresses.
+    address_block: u32,
     _rm_task: tokio::task::JoinHandle<()>,
 }
 
@@ -115,6 +118,11 @@ impl World {
             operators: Mutex::new(Vec::new()),
             staticips: Mutex::new(Vec::new()),
             next_address: AtomicU32::new(1),
+            address_block: match suite {
+                "kubernetes" => 2,
+                "chain" => 40,
+                _ => 80,
+            },
             _rm_task: task,
         })
     }
@@ -122,7 +130,7 @@ impl World {
     /// A loopback address no other fake node of this run has.
     pub fn node_address(&self) -> String {
         let n = self.next_address.fetch_add(1, Ordering::Relaxed);
-        format!("127.0.{}.{}", 2 + n / 250, 1 + n % 250)
+        format!("127.0.{}.{}", self.address_block + n / 250, 1 + n % 250)
     }
 
     /// Creates fake nodes `names` labelled `labels`.
@@ -308,12 +316,18 @@ impl World {
 
     /// Starts an operator replica `identity` as the chart's operator ServiceAccount.
     pub async fn start_operator(&self, identity: &str) {
+        self.start_operator_reaching(identity, RM_ADDRESS).await;
+    }
+
+    /// Starts an operator replica `identity` allowed to reach the RM at loopback address
+    /// `rm_address` (its egress policy denies loopback otherwise).
+    pub async fn start_operator_reaching(&self, identity: &str, rm_address: &str) {
         let process = self
             .start_controller(
                 "elastic-yarn-operator",
                 "elastic-yarn-operator",
                 identity,
-                &[&format!("--allow-egress-cidr={RM_ADDRESS}/32")],
+                &[&format!("--allow-egress-cidr={rm_address}/32")],
             )
             .await;
         self.operators.lock().await.push(process);

@@ -155,6 +155,18 @@ pub fn spark_submit(
     executors: u32,
     args: &[&str],
 ) -> Supervised {
+    spark_submit_with(cluster, spark, jar, executors, args, &[])
+}
+
+/// [`spark_submit`] with more `--conf` settings (e.g. node-label expressions).
+pub fn spark_submit_with(
+    cluster: &YarnCluster,
+    spark: &Path,
+    jar: &Path,
+    executors: u32,
+    args: &[&str],
+    more_settings: &[String],
+) -> Supervised {
     let mut driver = Command::new(testkit::hadoop::java_binary());
     driver
         .arg("-Xmx512m")
@@ -179,8 +191,8 @@ pub fn spark_submit(
         "spark.driver.host=127.0.0.1".to_owned(),
         "spark.driver.bindAddress=127.0.0.1".to_owned(),
     ];
-    for setting in settings {
-        driver.args(["--conf", &setting]);
+    for setting in settings.iter().chain(more_settings) {
+        driver.args(["--conf", setting]);
     }
     driver
         .arg(jar)
@@ -193,4 +205,20 @@ pub fn spark_submit(
         &driver,
         &cluster.dir().join("spark-driver.log"),
     )
+}
+
+/// `(container id, stderr)` of every container that logged under a NodeManager's log folder.
+pub fn container_logs(log_dir: &Path) -> Vec<(String, String)> {
+    let mut logs = Vec::new();
+    for app in std::fs::read_dir(log_dir).into_iter().flatten().flatten() {
+        for container in std::fs::read_dir(app.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(container.path().join("stderr")).unwrap_or_default();
+            logs.push((container.file_name().to_string_lossy().into_owned(), text));
+        }
+    }
+    logs
 }

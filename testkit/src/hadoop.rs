@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::kubernetes::e2e_required;
 use crate::supervised::Supervised;
-use crate::{free_port, wait_for_tcp};
+use crate::{free_port, wait_for_tcp, wait_for_tcp_at};
 
 /// `version=folder` pairs of the Hadoop lines, comma-separated; the first is the primary line.
 pub const HADOOP_ENV: &str = "ELASTIC_YARN_HADOOP";
@@ -134,8 +134,8 @@ pub fn spark() -> Option<PathBuf> {
     found
 }
 
-/// The suite's Spark application (`testkit/spark/SleepyJob.java`: `tasks` tasks that each
-/// sleep), compiled against `spark` with the JDK's `javac` into `dir`.
+/// The suites' Spark application (`testkit/spark/SleepyJob.java`: `tasks` tasks that each
+/// sleep, or keep a core busy), compiled against `spark` with the JDK's `javac` into `dir`.
 pub fn sleepy_job_jar(spark: &Path, dir: &Path) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("spark/SleepyJob.java");
     let classes = dir.join("sleepy-classes");
@@ -266,6 +266,8 @@ pub struct YarnOptions {
     pub rm_env: Vec<(String, String)>,
     /// More JVM options for the RM and every NM (e.g. `-Djava.security.krb5.conf=...`).
     pub jvm_options: Vec<String>,
+    /// The loopback address the RMs bind (default `127.0.0.1`).
+    pub rm_host: Option<String>,
     /// Two RMs (`rm1`, `rm2`) in an HA pair with automatic failover through a real ZooKeeper
     /// (from the same jars), instead of one RM.
     pub ha_pair: bool,
@@ -360,8 +362,9 @@ impl YarnCluster {
         };
         let mut base = common_yarn_site(hadoop, dir.path());
         let mut web_ports = Vec::new();
+        let rm_host = options.rm_host.as_deref().unwrap_or("127.0.0.1");
         for id in ids {
-            let (properties, web_port) = rm_addresses(id);
+            let (properties, web_port) = rm_addresses(id, rm_host);
             base.extend(properties);
             web_ports.push(web_port);
         }
@@ -407,11 +410,16 @@ impl YarnCluster {
             let process = Supervised::start(name, &command, &path(&format!("{name}.log")));
             rms.push(ResourceManagerProcess {
                 process,
-                url: format!("http://127.0.0.1:{web_port}"),
+                url: format!("http://{rm_host}:{web_port}"),
             });
         }
         for port in &web_ports {
-            wait_for_tcp(*port, Duration::from_secs(90), "the ResourceManager");
+            wait_for_tcp_at(
+                rm_host,
+                *port,
+                Duration::from_secs(90),
+                "the ResourceManager",
+            );
         }
         let active = wait_for_active(&rms, 90);
         let first = rms.remove(active);
@@ -525,6 +533,11 @@ impl YarnCluster {
         wait_for_log_line(process, needle, seconds)
     }
 
+    /// Stops NodeManager `index` (its containers with it: they are its descendants).
+    pub fn stop_node_manager(&mut self, index: usize) {
+        self.node_managers[index].process.stop();
+    }
+
     /// The cluster's temporary folder (for a test's own files).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -574,9 +587,30 @@ fn common_yarn_site(hadoop: &Hadoop, dir: &Path) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The properties of a Hadoop `*-site.xml` file, in order.
+pub fn parse_site_xml(text: &str) -> Result<Vec<(String, String)>, String> {
+    let document = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
+    let child_text = |property: roxmltree::Node<'_, '_>, name: &str| {
+        property
+            .children()
+            .find(|child| child.has_tag_name(name))
+            .map(|child| child.text().unwrap_or_default().trim().to_owned())
+    };
+    document
+        .root_element()
+        .children()
+        .filter(|node| node.has_tag_name("property"))
+        .map(|property| {
+            let name = child_text(property, "name").ok_or("a property without a name")?;
+            let value = child_text(property, "value").unwrap_or_default();
+            Ok((name, value))
+        })
+        .collect()
+}
+
 /// One RM's addresses on free loopback ports (keys suffixed with `.<id>` in an HA pair), and
 /// its web port.
-fn rm_addresses(id: &str) -> (Vec<(String, String)>, u16) {
+fn rm_addresses(id: &str, host: &str) -> (Vec<(String, String)>, u16) {
     let suffix = if id.is_empty() {
         String::new()
     } else {
@@ -585,7 +619,7 @@ fn rm_addresses(id: &str) -> (Vec<(String, String)>, u16) {
     let web_port = free_port();
     let mut properties = vec![(
         format!("yarn.resourcemanager.hostname{suffix}"),
-        "127.0.0.1".to_owned(),
+        host.to_owned(),
     )];
     for key in [
         "address",
@@ -595,12 +629,12 @@ fn rm_addresses(id: &str) -> (Vec<(String, String)>, u16) {
     ] {
         properties.push((
             format!("yarn.resourcemanager.{key}{suffix}"),
-            format!("127.0.0.1:{}", free_port()),
+            format!("{host}:{}", free_port()),
         ));
     }
     properties.push((
         format!("yarn.resourcemanager.webapp.address{suffix}"),
-        format!("127.0.0.1:{web_port}"),
+        format!("{host}:{web_port}"),
     ));
     (properties, web_port)
 }
@@ -761,6 +795,19 @@ mod tests {
     fn site_files_escape_values() {
         let xml = site_xml([("a", "x<y&z")]);
         assert!(xml.contains("<value>x&lt;y&amp;z</value>"), "{xml}");
+    }
+
+    #[test]
+    fn site_files_read_back() {
+        let xml = site_xml([("a", "x<y&z"), ("b.c", "")]);
+        assert_eq!(
+            parse_site_xml(&xml).unwrap(),
+            vec![
+                ("a".to_owned(), "x<y&z".to_owned()),
+                ("b.c".to_owned(), String::new())
+            ]
+        );
+        assert!(parse_site_xml("<configuration><property>").is_err());
     }
 
     #[test]

@@ -219,7 +219,12 @@ pub async fn the_loop_sizes_real_nodemanagers_on_a_kerberized_rm(world: Arc<Yarn
     for (index, node) in nodes.iter().enumerate() {
         let name = format!("kerberized-{index}");
         let (koordlet, koordlet_url) = live_koordlet(&name, batch_cores(6.0)).await;
-        let (process, url) = exporter(&dir, &name, &koordlet_url, "127.0.0.1");
+        let (process, url) = exporter(
+            &dir,
+            &name,
+            &koordlet_url,
+            ("127.0.0.1", testkit::free_port()),
+        );
         nm_args.push(format!("node={name},id={node},exporter={url}"));
         koordlets.push(koordlet);
         exporters.push(process);

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use elastic_yarn_e2e::runner::wait_for;
-use elastic_yarn_e2e::yarn_apps::{guarder, guarder_status, put_target, spark_submit};
+use elastic_yarn_e2e::yarn_apps::{
+    container_logs, guarder, guarder_status, put_target, spark_submit,
+};
 use elastic_yarn_e2e::yarn_world::{YarnWorld, rm_client};
 use elastic_yarn_operator::yarn::{Capacity, NodeId, OverCommitTimeout, ResourceManager};
 use testkit::hadoop::{
@@ -99,7 +101,7 @@ pub async fn spark_executors_decommission_on_sigpwr(world: Arc<YarnWorld>) {
         driver.tail(60)
     );
     // The executor's own log: it decommissioned; the NodeManager's: its container exited 0.
-    let decommissioned = executor_logs(&executors_nm.log_dir)
+    let decommissioned = container_logs(&executors_nm.log_dir)
         .into_iter()
         .filter(|(_, text)| text.contains("Decommission executor"))
         .map(|(container, _)| container)
@@ -114,20 +116,4 @@ pub async fn spark_executors_decommission_on_sigpwr(world: Arc<YarnWorld>) {
         "{} exited 0",
         decommissioned[0]
     );
-}
-
-/// `(container id, stderr)` of every container that logged on this NodeManager.
-fn executor_logs(log_dir: &std::path::Path) -> Vec<(String, String)> {
-    let mut logs = Vec::new();
-    for app in std::fs::read_dir(log_dir).into_iter().flatten().flatten() {
-        for container in std::fs::read_dir(app.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let text = std::fs::read_to_string(container.path().join("stderr")).unwrap_or_default();
-            logs.push((container.file_name().to_string_lossy().into_owned(), text));
-        }
-    }
-    logs
 }

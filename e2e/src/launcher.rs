@@ -1,0 +1,437 @@
+//! The chain suite's stand-in for the kubelet of its fake nodes. kwok gives the operator's NM
+//! pods a phase and an IP (on loopback) but runs nothing; the launcher runs what each Running
+//! NM pod describes, as a kubelet would run its containers:
+//!
+//! - the `nodemanager` container as a real NodeManager, bound to the pod's IP, with the pod's
+//!   own settings: its ConfigMap's `yarn-site.xml`, then its `YARN-SITE.XML_<key>` variables
+//!   (`$(VAR)` expanded as the kubelet does, `fieldRef`s filled from the pod), volume paths
+//!   mapped to folders of this run;
+//! - the `guarder` container as the real guarder with the pod's own arguments, its token read
+//!   from the pod's Secret, listening on the pod's IP. Its scope is the NodeManager's process
+//!   tree (what the pod's PID namespace is in a cluster).
+//!
+//! When a pod goes (deleted by the operator), its processes are stopped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use elastic_yarn_operator::build::{GUARDER_CONTAINER, NODE_MANAGER_CONTAINER};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Pod, Secret};
+use kube::{Api, Client, ResourceExt};
+use testkit::hadoop::{NodeManagerOptions, YarnCluster, parse_site_xml};
+use testkit::supervised::Supervised;
+
+use crate::pools::{node_manager_pods, node_of, running};
+
+/// What the launcher runs for one pod.
+#[derive(Clone, Debug)]
+pub struct Launched {
+    /// The pod.
+    pub pod: String,
+    /// Its Kubernetes node.
+    pub node: String,
+    /// The pod's IP.
+    pub ip: String,
+    /// The node id the NodeManager registered with.
+    pub node_id: String,
+    /// The guarder's base URL.
+    pub guarder: String,
+    /// The guarder's log file.
+    pub guarder_log: PathBuf,
+    /// The NodeManager's log file.
+    pub nm_log: PathBuf,
+    /// Its containers' logs (`yarn.nodemanager.log-dirs`, mapped to this run's folder).
+    pub container_logs: PathBuf,
+}
+
+struct Running {
+    uid: String,
+    launched: Launched,
+    nm_index: usize,
+    guarder: Supervised,
+}
+
+#[derive(Default)]
+struct State {
+    running: Vec<Running>,
+    stopped: Vec<Launched>,
+    failures: Vec<String>,
+}
+
+/// The launcher of one pool's NM pods.
+pub struct Launcher {
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher").finish_non_exhaustive()
+    }
+}
+
+/// Where the launcher finds what it needs.
+#[derive(Clone)]
+pub struct LaunchContext {
+    /// An administrator's client (reads pods, ConfigMaps and Secrets).
+    pub client: Client,
+    /// The pool's namespace.
+    pub namespace: String,
+    /// The pool.
+    pub pool: String,
+    /// The YARN cluster the NodeManagers join.
+    pub yarn: Arc<Mutex<YarnCluster>>,
+    /// Folder for tokens, volumes and logs.
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Debug for LaunchContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaunchContext")
+            .field("namespace", &self.namespace)
+            .field("pool", &self.pool)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Launcher {
+    /// Starts watching the pool's NM pods (every half second).
+    pub fn start(context: LaunchContext) -> Launcher {
+        let state = Arc::new(Mutex::new(State::default()));
+        let task = tokio::spawn(watch(context, state.clone()));
+        Launcher { state, task }
+    }
+
+    /// What runs now.
+    pub fn running(&self) -> Vec<Launched> {
+        lock(&self.state)
+            .running
+            .iter()
+            .map(|r| r.launched.clone())
+            .collect()
+    }
+
+    /// What ran and was stopped because its pod went.
+    pub fn stopped(&self) -> Vec<Launched> {
+        lock(&self.state).stopped.clone()
+    }
+
+    /// Pods the launcher could not run, with the reason.
+    pub fn failures(&self) -> Vec<String> {
+        lock(&self.state).failures.clone()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn watch(context: LaunchContext, state: Arc<Mutex<State>>) {
+    loop {
+        let pods = node_manager_pods(&context.client, &context.namespace, &context.pool).await;
+        let live: Vec<&Pod> = pods.iter().filter(|p| running(p)).collect();
+        // Pods that went: stop what ran for them.
+        let gone: Vec<Running> = {
+            let mut state = lock(&state);
+            let (kept, gone) = std::mem::take(&mut state.running)
+                .into_iter()
+                .partition(|r| live.iter().any(|p| p.uid().as_deref() == Some(&r.uid)));
+            state.running = kept;
+            gone
+        };
+        for mut stopped in gone {
+            stopped.guarder.stop();
+            let yarn = context.yarn.clone();
+            let index = stopped.nm_index;
+            let _ = tokio::task::spawn_blocking(move || lock(&yarn).stop_node_manager(index)).await;
+            lock(&state).stopped.push(stopped.launched);
+        }
+        for pod in live {
+            let uid = pod.uid().unwrap_or_default();
+            let known = {
+                let state = lock(&state);
+                state.running.iter().any(|r| r.uid == uid)
+                    || state.failures.iter().any(|f| f.starts_with(&uid))
+            };
+            if known {
+                continue;
+            }
+            match launch(&context, pod).await {
+                Ok(running) => lock(&state).running.push(running),
+                Err(error) => lock(&state)
+                    .failures
+                    .push(format!("{uid} {}: {error}", pod.name_any())),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn container<'a>(pod: &'a Pod, name: &str) -> Result<&'a Container, String> {
+    pod.spec
+        .as_ref()
+        .and_then(|spec| spec.containers.iter().find(|c| c.name == name))
+        .ok_or_else(|| format!("no {name} container"))
+}
+
+/// The container's environment as the kubelet gives it: literal values with `$(VAR)` expanded
+/// from the variables before them, `fieldRef`s from the pod.
+fn environment(pod: &Pod, container: &Container, ip: &str) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for EnvVar {
+        name,
+        value,
+        value_from,
+    } in container.env.iter().flatten()
+    {
+        let resolved = match (
+            value,
+            value_from.as_ref().and_then(|f| f.field_ref.as_ref()),
+        ) {
+            (Some(value), _) => expand(value, &values),
+            (None, Some(field)) => match field.field_path.as_str() {
+                "status.podIP" => ip.to_owned(),
+                "spec.nodeName" => pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+                "metadata.name" => pod.name_any(),
+                _ => continue,
+            },
+            (None, None) => continue,
+        };
+        values.insert(name.clone(), resolved);
+    }
+    values
+}
+
+fn expand(value: &str, defined: &BTreeMap<String, String>) -> String {
+    let mut text = value.to_owned();
+    for (name, replacement) in defined {
+        text = text.replace(&format!("$({name})"), replacement);
+    }
+    text
+}
+
+/// Where each of the container's volumes lives in this run.
+fn volume_folders(container: &Container, pod_dir: &Path) -> Vec<(String, PathBuf)> {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|mount| (mount.mount_path.clone(), pod_dir.join(&mount.name)))
+        .collect()
+}
+
+fn map_paths(value: &str, folders: &[(String, PathBuf)]) -> String {
+    folders
+        .iter()
+        .find(|(mount, _)| value.starts_with(mount.as_str()))
+        .map_or_else(
+            || value.to_owned(),
+            |(mount, folder)| format!("{}{}", folder.display(), &value[mount.len()..]),
+        )
+}
+
+fn config_map_name(pod: &Pod) -> Result<String, String> {
+    pod.spec
+        .as_ref()
+        .and_then(|spec| spec.volumes.as_ref())
+        .and_then(|volumes| volumes.iter().find(|v| v.name == "hadoop-conf"))
+        .and_then(|v| v.config_map.as_ref())
+        .map(|c| c.name.clone())
+        .ok_or_else(|| "no hadoop-conf ConfigMap volume".to_owned())
+}
+
+/// The NodeManager's settings: the ConfigMap's yarn-site.xml, then the pod's variables.
+async fn node_manager_settings(
+    context: &LaunchContext,
+    pod: &Pod,
+    ip: &str,
+    pod_dir: &Path,
+) -> Result<NodeManagerOptions, String> {
+    let container = container(pod, NODE_MANAGER_CONTAINER)?;
+    let maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), &context.namespace);
+    let name = config_map_name(pod)?;
+    let map = maps
+        .get(&name)
+        .await
+        .map_err(|e| format!("ConfigMap {name}: {e}"))?;
+    let site = map
+        .data
+        .as_ref()
+        .and_then(|d| d.get("yarn-site.xml"))
+        .ok_or_else(|| format!("ConfigMap {name} has no yarn-site.xml"))?;
+    let mut properties = parse_site_xml(site).map_err(|e| format!("yarn-site.xml: {e}"))?;
+    let folders = volume_folders(container, pod_dir);
+    for (name, value) in environment(pod, container, ip) {
+        if let Some(key) = name.strip_prefix("YARN-SITE.XML_") {
+            properties.push((key.to_owned(), map_paths(&value, &folders)));
+        }
+    }
+    let setting = |key: &str| {
+        properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| format!("the pod does not set {key}"))
+    };
+    let number = |key: &str| -> Result<u64, String> {
+        setting(key)?.parse().map_err(|e| format!("{key}: {e}"))
+    };
+    let address = setting("yarn.nodemanager.address")?;
+    let rpc_port = address
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .ok_or_else(|| format!("yarn.nodemanager.address {address:?} has no port"))?;
+    for (_, folder) in &folders {
+        std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    }
+    Ok(NodeManagerOptions {
+        host: setting("yarn.nodemanager.hostname")?,
+        memory_mb: number("yarn.nodemanager.resource.memory-mb")?,
+        vcores: u32::try_from(number("yarn.nodemanager.resource.cpu-vcores")?)
+            .map_err(|e| e.to_string())?,
+        rpc_port,
+        properties,
+        env: Vec::new(),
+    })
+}
+
+/// The guarder's command: the pod's arguments, its listen address on the pod's IP, its token
+/// from the pod's Secret, scoped to the NodeManager's process tree.
+async fn guarder_command(
+    context: &LaunchContext,
+    pod: &Pod,
+    ip: &str,
+    pod_dir: &Path,
+    scope: u32,
+) -> Result<(Command, u16), String> {
+    let container = container(pod, GUARDER_CONTAINER)?;
+    let secret_name = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.volumes.as_ref())
+        .and_then(|volumes| volumes.iter().find(|v| v.name == "guarder-token"))
+        .and_then(|v| v.secret.as_ref())
+        .and_then(|s| s.secret_name.clone())
+        .ok_or("no guarder-token Secret volume")?;
+    let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &context.namespace);
+    let secret = secrets
+        .get(&secret_name)
+        .await
+        .map_err(|e| format!("Secret {secret_name}: {e}"))?;
+    let token = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.values().next())
+        .map(|bytes| bytes.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.values().next())
+                .map(|text| text.clone().into_bytes())
+        })
+        .ok_or_else(|| format!("Secret {secret_name} is empty"))?;
+    let token_file = pod_dir.join("guarder-token");
+    std::fs::write(&token_file, token).map_err(|e| e.to_string())?;
+    let mut command = Command::new(testkit::workspace_binary("guarder"));
+    let mut port = None;
+    for arg in container.args.iter().flatten() {
+        if let Some(listen) = arg.strip_prefix("--listen=") {
+            let number: u16 = listen
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok())
+                .ok_or_else(|| format!("{arg}: no port"))?;
+            port = Some(number);
+            command.arg(format!("--listen={ip}:{number}"));
+        } else if arg.starts_with("--token-file=") {
+            command.arg(format!("--token-file={}", token_file.display()));
+        } else {
+            command.arg(arg);
+        }
+    }
+    command
+        .args(["--scope-pid", &scope.to_string()])
+        .arg("--cgroup-root")
+        .arg(pod_dir.join("no-cgroups"));
+    Ok((command, port.ok_or("the guarder has no --listen")?))
+}
+
+async fn launch(context: &LaunchContext, pod: &Pod) -> Result<Running, String> {
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .ok_or("no pod IP")?;
+    let name = pod.name_any();
+    let pod_dir = context.dir.join(&name);
+    std::fs::create_dir_all(&pod_dir).map_err(|e| e.to_string())?;
+    let options = node_manager_settings(context, pod, &ip, &pod_dir).await?;
+    let container_logs = options
+        .properties
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "yarn.nodemanager.log-dirs")
+        .map(|(_, value)| PathBuf::from(value))
+        .ok_or("the pod does not set yarn.nodemanager.log-dirs")?;
+    let yarn = context.yarn.clone();
+    let (nm_index, node_id, scope, nm_log) = tokio::task::spawn_blocking(move || {
+        let mut cluster = lock(&yarn);
+        let index = cluster.add_node_manager(&options);
+        let nm = &cluster.node_managers[index];
+        (
+            index,
+            nm.node_id.clone(),
+            nm.process.pid(),
+            nm.process.log.clone(),
+        )
+    })
+    .await
+    .map_err(|e| format!("the NodeManager did not start: {e}"))?;
+    let (command, port) = guarder_command(context, pod, &ip, &pod_dir, scope).await?;
+    let guarder_log = pod_dir.join("guarder.log");
+    let guarder = Supervised::start(&format!("guarder {name}"), &command, &guarder_log);
+    let ready = {
+        let ip = ip.clone();
+        tokio::task::spawn_blocking(move || {
+            std::panic::catch_unwind(|| {
+                testkit::wait_for_tcp_at(&ip, port, Duration::from_secs(30), "the guarder");
+            })
+            .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    };
+    if !ready {
+        return Err(format!("the guarder did not listen:\n{}", guarder.tail(20)));
+    }
+    Ok(Running {
+        uid: pod.uid().unwrap_or_default(),
+        launched: Launched {
+            pod: name,
+            node: node_of(pod),
+            ip: ip.clone(),
+            node_id,
+            guarder: format!("http://{ip}:{port}"),
+            guarder_log,
+            nm_log,
+            container_logs,
+        },
+        nm_index,
+        guarder,
+    })
+}

@@ -1,0 +1,29 @@
+//! The chain suite (`scripts/e2e chain`): an ElasticNodePool on a real control plane, its NM
+//! pods run as real NodeManagers and guarders (`e2e::launcher`), the real exporter on every
+//! node, the operator labelling, sizing and draining them on a real RM while a real Spark job
+//! runs on them.
+
+#[path = "chain_scenarios/mod.rs"]
+mod chain_scenarios;
+
+use std::process::ExitCode;
+
+use chain_scenarios::*;
+use elastic_yarn_e2e::chain_world::ChainWorld;
+use elastic_yarn_e2e::scenario;
+
+fn main() -> ExitCode {
+    elastic_yarn_e2e::runner::run(
+        "chain",
+        ChainWorld::new,
+        vec![
+            scenario!(
+                the_pods_become_nodemanagers_labelled_and_sized_on_the_rm,
+                300
+            ),
+            scenario!(the_loop_reacts_to_koordlet_drops_within_seconds, 300),
+            scenario!(spark_survives_a_drop_of_batch_cpu, 900),
+            scenario!(a_periodic_drain_window_takes_the_nodemanagers_away, 600),
+        ],
+    )
+}
