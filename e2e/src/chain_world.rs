@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use koordlet_metrics::replay::LiveKoordlet;
 use testkit::hadoop::{Hadoop, YarnCluster, YarnOptions};
+use testkit::kdc::{Kdc, REALM};
 use testkit::supervised::Supervised;
 
 use crate::node_metrics::{batch_cores, exporter, live_koordlet};
@@ -49,6 +50,35 @@ pub struct ChainWorld {
     pub nodes: Vec<ChainNode>,
     /// Spark's jars.
     pub spark: PathBuf,
+    /// The realm of the Kerberos scenario; the operator runs in its environment, as the chart
+    /// sets it up (a writable client keytab it merges pools' keytabs into, a `DIR:` cache).
+    pub kdc: Kdc,
+}
+
+/// The principal of the HTTP service of an RM on [`CHAIN_RM_ADDRESS`].
+pub fn rm_http_principal() -> String {
+    format!("HTTP/{CHAIN_RM_ADDRESS}@{REALM}")
+}
+
+/// The principal Kerberos pools authenticate as.
+pub fn operator_principal() -> String {
+    format!("elastic-yarn@{REALM}")
+}
+
+/// A realm with the RM's HTTP service and the pools' principal, each with its keytab
+/// (`http.keytab`, `operator.keytab`), and a principal that is not the pools' (`other.keytab`).
+fn realm() -> Kdc {
+    let kdc = Kdc::start().expect("MIT Kerberos (scripts/e2e installs it)");
+    let other = format!("someone-else@{REALM}");
+    for (principal, file) in [
+        (rm_http_principal(), "http.keytab"),
+        (operator_principal(), "operator.keytab"),
+        (other, "other.keytab"),
+    ] {
+        kdc.add_principal(&principal);
+        kdc.export(&kdc.path(file), &[&principal]);
+    }
+    kdc
 }
 
 impl ChainWorld {
@@ -72,7 +102,23 @@ impl ChainWorld {
         .await
         .expect("the RM starts");
         let rm_url = cluster.rm_url.clone();
-        k8s.start_operator_reaching("operator-a", CHAIN_RM_ADDRESS)
+        let kdc = tokio::task::spawn_blocking(realm)
+            .await
+            .expect("the realm starts");
+        let caches = k8s.dir.join("operator-ccache");
+        std::fs::create_dir_all(&caches).expect("ticket cache folder");
+        let environment = vec![
+            (
+                "KRB5_CLIENT_KTNAME".to_owned(),
+                k8s.dir.join("operator-client.keytab").display().to_string(),
+            ),
+            ("KRB5CCNAME".to_owned(), format!("DIR:{}", caches.display())),
+            (
+                "KRB5_CONFIG".to_owned(),
+                kdc.krb5_conf.display().to_string(),
+            ),
+        ];
+        k8s.start_operator_with("operator-a", CHAIN_RM_ADDRESS, environment)
             .await;
         k8s.operator().await;
         let fakes = k8s
@@ -95,6 +141,7 @@ impl ChainWorld {
             rm_url,
             nodes,
             spark,
+            kdc,
         })
     }
 }

@@ -267,8 +267,17 @@ pub async fn wait_for_status(
     }
 }
 
-/// Reasons of the Events about the pool.
-pub async fn event_reasons(client: &Client, namespace: &str, pool: &str) -> Vec<String> {
+/// The status (`True`, `False`, `Unknown`) of a pool condition.
+pub fn condition(status: &ElasticNodePoolStatus, type_: &str) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.clone())
+}
+
+/// `(reason, note)` of the Events about the pool.
+pub async fn event_notes(client: &Client, namespace: &str, pool: &str) -> Vec<(String, String)> {
     Api::<Event>::namespaced(client.clone(), namespace)
         .list(&ListParams::default())
         .await
@@ -276,7 +285,17 @@ pub async fn event_reasons(client: &Client, namespace: &str, pool: &str) -> Vec<
         .items
         .into_iter()
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pool))
-        .filter_map(|e| e.reason)
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// Reasons of the Events about the pool.
+pub async fn event_reasons(client: &Client, namespace: &str, pool: &str) -> Vec<String> {
+    event_notes(client, namespace, pool)
+        .await
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .filter(|reason| !reason.is_empty())
         .collect()
 }
 

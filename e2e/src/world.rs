@@ -296,6 +296,19 @@ impl World {
         identity: &str,
         extra_args: &[&str],
     ) -> ControllerProcess {
+        self.start_controller_with(binary, account, identity, extra_args, Vec::new())
+            .await
+    }
+
+    /// [`World::start_controller`] with more environment.
+    pub async fn start_controller_with(
+        &self,
+        binary: &str,
+        account: &str,
+        identity: &str,
+        extra_args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> ControllerProcess {
         self.install_chart().await;
         let mut args = vec!["run".to_owned()];
         args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
@@ -307,7 +320,7 @@ impl World {
                 args,
                 account: (RELEASE_NAMESPACE, account),
                 identity,
-                env: Vec::new(),
+                env,
                 dir: &self.dir,
             },
         )
@@ -322,12 +335,25 @@ impl World {
     /// Starts an operator replica `identity` allowed to reach the RM at loopback address
     /// `rm_address` (its egress policy denies loopback otherwise).
     pub async fn start_operator_reaching(&self, identity: &str, rm_address: &str) {
+        self.start_operator_with(identity, rm_address, Vec::new())
+            .await;
+    }
+
+    /// [`World::start_operator_reaching`] with more environment (e.g. the Kerberos
+    /// environment the chart gives it: `KRB5_CLIENT_KTNAME`, `KRB5CCNAME`, `KRB5_CONFIG`).
+    pub async fn start_operator_with(
+        &self,
+        identity: &str,
+        rm_address: &str,
+        env: Vec<(String, String)>,
+    ) {
         let process = self
-            .start_controller(
+            .start_controller_with(
                 "elastic-yarn-operator",
                 "elastic-yarn-operator",
                 identity,
                 &[&format!("--allow-egress-cidr={rm_address}/32")],
+                env,
             )
             .await;
         self.operators.lock().await.push(process);

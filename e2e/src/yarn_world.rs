@@ -113,3 +113,36 @@ pub fn rm_client(url: &str) -> RestResourceManager {
     ))
     .expect("an RM client")
 }
+
+/// core-site.xml for web endpoints behind Hadoop's own SPNEGO filter
+/// (`AuthenticationFilterInitializer`, type `kerberos`) with this HTTP principal and keytab; the
+/// JVMs also need [`krb5_conf_option`].
+pub fn spnego_core_site(principal: &str, keytab: &std::path::Path) -> Vec<(String, String)> {
+    [
+        (
+            "hadoop.http.filter.initializers",
+            "org.apache.hadoop.security.AuthenticationFilterInitializer".to_owned(),
+        ),
+        ("hadoop.http.authentication.type", "kerberos".to_owned()),
+        (
+            "hadoop.http.authentication.kerberos.principal",
+            principal.to_owned(),
+        ),
+        (
+            "hadoop.http.authentication.kerberos.keytab",
+            keytab.display().to_string(),
+        ),
+        (
+            "hadoop.http.authentication.simple.anonymous.allowed",
+            "false".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The JVM option that points Java's Kerberos at a realm's krb5.conf.
+pub fn krb5_conf_option(krb5_conf: &std::path::Path) -> String {
+    format!("-Djava.security.krb5.conf={}", krb5_conf.display())
+}

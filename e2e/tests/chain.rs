@@ -24,6 +24,10 @@ fn main() -> ExitCode {
             scenario!(the_loop_reacts_to_koordlet_drops_within_seconds, 300),
             scenario!(spark_survives_a_drop_of_batch_cpu, 900),
             scenario!(a_periodic_drain_window_takes_the_nodemanagers_away, 600),
+            scenario!(
+                a_kerberos_pool_reaches_a_kerberized_rm_with_its_own_keytab,
+                300
+            ),
         ],
     )
 }

@@ -1,11 +1,13 @@
 //! The chain suite's scenarios, in the order they run on one pool.
 
 mod drain;
+mod kerberos;
 mod reaction;
 mod sizing;
 mod spark;
 
 pub use drain::*;
+pub use kerberos::*;
 pub use reaction::*;
 pub use sizing::*;
 pub use spark::*;

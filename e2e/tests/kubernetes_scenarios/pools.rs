@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use elastic_yarn_e2e::pools::{
-    self, RPC_PORT, event_reasons, hadoop_conf, manifest, node_manager_pods, node_of,
+    self, RPC_PORT, condition, event_reasons, hadoop_conf, manifest, node_manager_pods, node_of,
     periodic_online_now, register, resident, running, wait_for_running, wait_for_status,
 };
 use elastic_yarn_e2e::runner::wait_for;
@@ -21,17 +21,6 @@ const NM_CAPACITY: Capacity = Capacity {
     memory_mb: 32_768,
     vcores: 8,
 };
-
-fn condition(
-    status: &elastic_yarn_operator::crd::ElasticNodePoolStatus,
-    type_: &str,
-) -> Option<String> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| c.status.clone())
-}
 
 /// What the operator must have written into every NM pod it runs.
 fn assert_owned_and_applied(pod: &Pod, pool: &str) {

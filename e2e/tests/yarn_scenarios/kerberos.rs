@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use elastic_yarn_e2e::node_metrics::{batch_cores, exporter, live_koordlet};
 use elastic_yarn_e2e::runner::wait_for;
-use elastic_yarn_e2e::yarn_world::{LABEL, YarnWorld};
+use elastic_yarn_e2e::yarn_world::{LABEL, YarnWorld, krb5_conf_option, spnego_core_site};
 use elastic_yarn_operator::yarn::{
     Capacity, ResourceManager, RestResourceManager, RestSettings, RmAuth,
 };
@@ -40,37 +40,17 @@ fn realm() -> Kdc {
 /// An RM of the primary line whose web endpoints take SPNEGO only (the NMs' too, as they share
 /// core-site.xml), with `elastic-yarn` its only administrator, and two NodeManagers.
 fn kerberized_cluster(hadoop: &Hadoop, kdc: &Kdc) -> YarnCluster {
-    let keytab = kdc.path("HTTP-localhost.keytab").display().to_string();
-    let core = [
-        (
-            "hadoop.http.filter.initializers",
-            "org.apache.hadoop.security.AuthenticationFilterInitializer",
-        ),
-        ("hadoop.http.authentication.type", "kerberos"),
-        (
-            "hadoop.http.authentication.kerberos.principal",
-            &format!("HTTP/localhost@{REALM}"),
-        ),
-        ("hadoop.http.authentication.kerberos.keytab", &keytab),
-        (
-            "hadoop.http.authentication.simple.anonymous.allowed",
-            "false",
-        ),
-    ];
     let options = YarnOptions {
         queue_labels: vec![LABEL.to_owned()],
         rm_properties: vec![
             ("yarn.acl.enable".to_owned(), "true".to_owned()),
             ("yarn.admin.acl".to_owned(), OPERATOR.to_owned()),
         ],
-        core_properties: core
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        jvm_options: vec![format!(
-            "-Djava.security.krb5.conf={}",
-            kdc.krb5_conf.display()
-        )],
+        core_properties: spnego_core_site(
+            &principal("HTTP/localhost"),
+            &kdc.path("HTTP-localhost.keytab"),
+        ),
+        jvm_options: vec![krb5_conf_option(&kdc.krb5_conf)],
         ..YarnOptions::default()
     };
     let mut cluster = YarnCluster::start(hadoop, &options);
