@@ -1,6 +1,9 @@
-//! A Periodic window's drain: the pool goes Periodic with its drain already started; the
-//! operator takes every NM's capacity to zero on the RM, the NMs are empty, the pods go, and the
-//! launcher stops their NodeManagers and guarders as the kubelet would.
+//! A Periodic window's drain with work on the NMs: the pool goes Periodic with its drain already
+//! started and its offline time a minute or two away. The operator takes every NM's capacity to
+//! zero on the RM and gives each guarder a zero target with the window's deadline; the guarder
+//! spreads its signals over the window (executors first, the ApplicationMaster last): the Spark
+//! executor decommissions on SIGPWR and exits by itself, nothing is killed, the empty NMs' pods
+//! go, and the launcher stops their NodeManagers and guarders as the kubelet would.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,24 +11,40 @@ use std::time::Duration;
 use elastic_yarn_e2e::chain_world::ChainWorld;
 use elastic_yarn_e2e::pools::{event_reasons, node_manager_pods, patch_spec, periodic_window};
 use elastic_yarn_e2e::runner::wait_for;
+use elastic_yarn_e2e::yarn_apps::container_logs;
 use serde_json::json;
 
-use super::{NAMESPACE, POOL, pool, rm_capacity};
+use super::{NAMESPACE, POOL, frameworks, pool, rm_capacity, spark_job};
 
 pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<ChainWorld>) {
     let pool = pool(&world).await;
     let k8s = &world.k8s;
     let before = pool.launcher.running();
     assert_eq!(before.len(), 2, "{before:?}");
+
+    // A long job on whatever room the NMs still have (an AM and an executor).
+    let driver = spark_job(&world, 1, &["400", "1500"], 2).await;
+    let mut with_executor = None;
+    for nm in &before {
+        if frameworks(&nm.guarder)
+            .await
+            .iter()
+            .any(|f| f == "sparkExecutor")
+        {
+            with_executor = Some(nm.clone());
+        }
+    }
+    let with_executor = with_executor.expect("an NM running the executor");
+
     patch_spec(
         &k8s.client,
         NAMESPACE,
         POOL,
-        // A window that opened ten minutes ago, began draining a minute ago, closes in an hour.
-        json!({"lifecycle": periodic_window(-10, -1, 60)}),
+        // Opened ten minutes ago, draining since a minute ago, offline in one or two minutes.
+        json!({"lifecycle": periodic_window(-10, -1, 2)}),
     )
     .await;
-    wait_for("the NM pods gone", Duration::from_secs(180), || async {
+    wait_for("the NM pods gone", Duration::from_secs(240), || async {
         node_manager_pods(&k8s.client, NAMESPACE, POOL)
             .await
             .is_empty()
@@ -51,6 +70,35 @@ pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<Chai
             nm.node
         );
     }
+
+    // The executor left gracefully and by itself; nothing was killed on any NM.
+    let guarder_log = std::fs::read_to_string(&with_executor.guarder_log).expect("guarder log");
+    let signals: Vec<&str> = guarder_log
+        .lines()
+        .filter(|line| line.contains(" signal container="))
+        .collect();
+    assert!(
+        signals
+            .iter()
+            .any(|l| l.contains("signal=\"SIGPWR\"") && l.contains("framework=\"spark_executor\"")),
+        "the executor got SIGPWR:\n{guarder_log}"
+    );
+    for nm in &stopped {
+        let log = std::fs::read_to_string(&nm.guarder_log).unwrap_or_default();
+        assert!(
+            !log.contains("SIGKILL"),
+            "{}: nothing killed:\n{log}",
+            nm.node
+        );
+    }
+    let decommissioned = container_logs(&with_executor.container_logs)
+        .into_iter()
+        .filter(|(_, text)| text.contains("Decommission executor"))
+        .count();
+    assert!(
+        decommissioned >= 1,
+        "the executor's own log says it decommissioned"
+    );
     let reasons = event_reasons(&k8s.client, NAMESPACE, POOL).await;
     for reason in ["DrainStarted", "NodeManagerRemoved"] {
         assert!(
@@ -58,4 +106,10 @@ pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<Chai
             "{reason} in {reasons:?}"
         );
     }
+    eprintln!(
+        "  drain signals on {}:\n    {}",
+        with_executor.node,
+        signals.join("\n    ")
+    );
+    drop(driver);
 }

@@ -165,6 +165,54 @@ fn summary(samples: &mut [Duration]) -> String {
     )
 }
 
+/// Submits a SleepyJob on the pool's label (AM and executors) and waits until `started` tasks
+/// have finished.
+pub async fn spark_job(
+    world: &ChainWorld,
+    executors: u32,
+    args: &[&str],
+    started: u32,
+) -> testkit::supervised::Supervised {
+    let jar = testkit::hadoop::sleepy_job_jar(&world.spark, &world.k8s.dir);
+    let driver = {
+        let cluster = world
+            .yarn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        elastic_yarn_e2e::yarn_apps::spark_submit_with(
+            &cluster,
+            &world.spark,
+            &jar,
+            executors,
+            args,
+            &[
+                format!("spark.yarn.am.nodeLabelExpression={LABEL}"),
+                format!("spark.yarn.executor.nodeLabelExpression={LABEL}"),
+            ],
+        )
+    };
+    let needle = format!("Finished task {}.0", started.saturating_sub(1));
+    tokio::task::spawn_blocking(move || {
+        testkit::hadoop::wait_for_log_line(&driver, &needle, 240);
+        driver
+    })
+    .await
+    .expect("tasks run")
+}
+
+/// The frameworks of the containers a guarder sees now (`sparkExecutor`, ...).
+pub async fn frameworks(guarder: &str) -> Vec<String> {
+    let status = elastic_yarn_e2e::yarn_apps::guarder_status(guarder).await;
+    status["containers"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c["framework"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The RM's capacity of a node now.
 pub async fn rm_capacity(world: &ChainWorld, node_id: &str) -> Option<Capacity> {
     let id: NodeId = node_id.parse().ok()?;

@@ -10,12 +10,12 @@ use elastic_yarn_e2e::chain_world::ChainWorld;
 use elastic_yarn_e2e::node_metrics::batch_cores;
 use elastic_yarn_e2e::pools::{event_reasons, status};
 use elastic_yarn_e2e::runner::wait_for;
-use elastic_yarn_e2e::yarn_apps::{container_logs, guarder_status, spark_submit_with};
-use elastic_yarn_e2e::yarn_world::{LABEL, rm_client};
+use elastic_yarn_e2e::yarn_apps::{container_logs, guarder_status};
+use elastic_yarn_e2e::yarn_world::rm_client;
 use elastic_yarn_operator::yarn::{NodeId, ResourceManager};
-use testkit::hadoop::{sleepy_job_jar, wait_for_log_line};
+use testkit::hadoop::wait_for_log_line;
 
-use super::{NAMESPACE, POOL, pool, rm_capacity, wait_for_rm};
+use super::{NAMESPACE, POOL, frameworks, pool, rm_capacity, spark_job, wait_for_rm};
 
 /// Executors the job asks for (1 core, 512 MiB each).
 const EXECUTORS: u32 = 2;
@@ -41,43 +41,12 @@ pub async fn spark_survives_a_drop_of_batch_cpu(world: Arc<ChainWorld>) {
     }
 
     // A Spark job on the pool's label, its tasks keeping their cores busy.
-    let jar = sleepy_job_jar(&world.spark, &k8s.dir);
-    let driver = {
-        let cluster = world
-            .yarn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        spark_submit_with(
-            &cluster,
-            &world.spark,
-            &jar,
-            EXECUTORS,
-            &["120", "1500", "spin"],
-            &[
-                format!("spark.yarn.am.nodeLabelExpression={LABEL}"),
-                format!("spark.yarn.executor.nodeLabelExpression={LABEL}"),
-            ],
-        )
-    };
-    let driver = tokio::task::spawn_blocking(move || {
-        wait_for_log_line(&driver, "Finished task 3.0", 240);
-        driver
-    })
-    .await
-    .expect("tasks run");
+    let driver = spark_job(&world, EXECUTORS, &["120", "1500", "spin"], 4).await;
 
     // The node whose batch CPU goes: the one with executors and without the ApplicationMaster.
     let mut victim = None;
     for nm in &launched {
-        let status = guarder_status(&nm.guarder).await;
-        let frameworks: Vec<String> = status["containers"]
-            .as_array()
-            .map(|c| {
-                c.iter()
-                    .map(|c| c["framework"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let frameworks = frameworks(&nm.guarder).await;
         let executors = frameworks.iter().filter(|f| *f == "sparkExecutor").count();
         if executors > 0 && !frameworks.iter().any(|f| f == "sparkApplicationMaster") {
             victim = Some((nm.clone(), executors));
