@@ -1,4 +1,4 @@
-//! Types of the guarder's HTTP API (DESIGN.md, contract 4).
+//! Types of the guarder's HTTP API (docs/architecture.md, contract 4).
 
 use serde::{Deserialize, Serialize};
 

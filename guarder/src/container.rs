@@ -1,4 +1,4 @@
-//! YARN container identities and the framework a container runs (DESIGN.md, contract 5).
+//! YARN container identities and the framework a container runs (docs/architecture.md, contract 5).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,7 +1,7 @@
 //! Finding the NodeManager's YARN containers among the processes of the pod (the guarder shares
 //! the NM pod's PID namespace), and what each uses.
 //!
-//! A process belongs to a container when (DESIGN.md contract 5), in this order:
+//! A process belongs to a container when (docs/architecture.md, contract 5), in this order:
 //! 1. its environment holds a valid `CONTAINER_ID` (the NM exports it into `launch_container.sh`
 //!    and every child inherits it);
 //! 2. it sits in the container's cgroup (`<mount>/hadoop-yarn/<container id>/cgroup.procs`),

@@ -2,7 +2,7 @@
 //! shrink.
 //!
 //! The pure parts are shared with the operator and its simulator: the HTTP API types ([`api`],
-//! DESIGN.md contract 4), container identities and frameworks ([`container`], contract 5), the
+//! docs/architecture.md, contract 4), container identities and frameworks ([`container`], contract 5), the
 //! ranking and shrink planner ([`ranking`]) and the drain decisions ([`drain`]). The binary adds
 //! process discovery ([`discovery`]), use measurement ([`usage`]), signal delivery
 //! ([`signals`]), the state that ties them ([`service`]) and the HTTP server ([`server`]).

@@ -1,4 +1,4 @@
-//! The guarder's HTTP API (DESIGN.md contract 4): `PUT /v1/target` (bearer token),
+//! The guarder's HTTP API (docs/architecture.md, contract 4): `PUT /v1/target` (bearer token),
 //! `GET /v1/status`, `GET /metrics`, `GET /healthz`.
 
 use std::path::{Path, PathBuf};

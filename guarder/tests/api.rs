@@ -1,4 +1,4 @@
-//! The guarder binary's HTTP API (DESIGN.md contract 4): bearer token, clear 400s, 202 with the
+//! The guarder binary's HTTP API (docs/architecture.md, contract 4): bearer token, clear 400s, 202 with the
 //! outcome, status, metrics, health. Scoped to a process that has no children, so it finds no
 //! container and signals nothing.
 

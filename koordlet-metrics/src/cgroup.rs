@@ -1,7 +1,7 @@
 //! YARN's own CPU and memory use, read from the NodeManager's cgroup hierarchy.
 //!
 //! The NodeManager's LinuxContainerExecutor puts every container under one hierarchy
-//! (`hadoop-yarn` by default, DESIGN.md contract 5): on cgroup v1 under each controller's mount,
+//! (`hadoop-yarn` by default, docs/architecture.md, contract 5): on cgroup v1 under each controller's mount,
 //! on v2 under the unified mount. Usage there is hierarchical, so the hierarchy's own counters
 //! are YARN's total. CPU is a counter (`cpuacct.usage`, `cpu.stat` `usage_usec`): the rate comes
 //! from two reads, and a counter that goes backwards (the NM recreated the group) restarts the

@@ -1,4 +1,4 @@
-//! Reading koordlet's Prometheus page (DESIGN.md, contract 1).
+//! Reading koordlet's Prometheus page (docs/architecture.md, contract 1).
 //!
 //! A koordlet page holds a few thousand series; only a handful matter here. Lines are filtered
 //! by name before `prometheus-parse` sees them, so the cost of a scrape does not grow with the

@@ -1,4 +1,4 @@
-//! The JSON document of `GET /v1/windows` (DESIGN.md, contract 2). The operator reads it
+//! The JSON document of `GET /v1/windows` (docs/architecture.md, contract 2). The operator reads it
 //! straight from the exporter pods when Prometheus is not used, so the type lives here and both
 //! sides share it.
 

@@ -1,4 +1,4 @@
-//! Names of the series the exporter publishes (DESIGN.md, contract 2).
+//! Names of the series the exporter publishes (docs/architecture.md, contract 2).
 //!
 //! The operator queries Prometheus with exactly these names and labels, so they live in one
 //! place and both sides import them. Counters are named without `_total` where the exposition

@@ -35,7 +35,7 @@ pub const GUARDER_TOKEN_PATH: &str = "/var/run/elastic-yarn/guarder/token";
 const HADOOP_CONF_DIR: &str = "/etc/hadoop/conf";
 const YARN_LOCAL_DIR: &str = "/var/lib/hadoop-yarn";
 const KEYTAB_DIR: &str = "/etc/security/keytabs";
-/// Koordinator's batch resources (DESIGN.md, contract 6).
+/// Koordinator's batch resources (docs/architecture.md, contract 6).
 const BATCH_CPU: &str = "kubernetes.io/batch-cpu";
 const BATCH_MEMORY: &str = "kubernetes.io/batch-memory";
 /// What the NM daemon itself needs when YARN's use is accounted through the node annotation.

@@ -1,5 +1,5 @@
 //! `node.koordinator.sh/thirdPartyAllocations`: what YARN uses on a node, for koord-manager to
-//! subtract from the batch resources other pods may get (DESIGN.md, contract 6, `ThirdParty`).
+//! subtract from the batch resources other pods may get (docs/architecture.md, contract 6, `ThirdParty`).
 //!
 //! The annotation holds every third party's allocation; ours is one entry named after the pool,
 //! replaced in place, the others kept as they were. Units exactly as Koordinator reads them:

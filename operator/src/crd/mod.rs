@@ -651,7 +651,7 @@ impl Default for GuarderSpec {
     }
 }
 
-/// How Koordinator accounts for what YARN uses (DESIGN.md, contract 6).
+/// How Koordinator accounts for what YARN uses (docs/architecture.md, contract 6).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum AccountingMode {
     /// NM pods request batch-cpu/batch-memory at the pool ceiling (simple; reserves the ceiling).

@@ -172,7 +172,7 @@ pub struct PolicySettings {
 }
 
 impl PolicySettings {
-    /// The published defaults (DESIGN.md, "Policy defaults") within `bounds`.
+    /// The published defaults (`threshold` in docs/policy.md) within `bounds`.
     pub fn with_bounds(bounds: CapacityBounds) -> Self {
         PolicySettings {
             bounds,
@@ -327,7 +327,7 @@ pub enum RunningContainers {
 }
 
 /// How soon running containers must be freed. It reaches the guarder as the target's deadline
-/// (DESIGN.md, contract 4).
+/// (docs/architecture.md, contract 4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Urgency {

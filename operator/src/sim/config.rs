@@ -15,7 +15,7 @@ pub enum SuppressPolicy {
     CfsQuota,
 }
 
-/// Koordinator's node-side behaviour (DESIGN.md, contract 1, and koordlet's defaults).
+/// Koordinator's node-side behaviour (docs/architecture.md, contract 1, and koordlet's defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KoordinatorModel {

@@ -2,8 +2,8 @@
 //! guarder with the removal time as deadline; when the pod goes, the NM's YARN label goes too.
 //!
 //! YARN's own graceful decommission (exclude file and `refreshNodes -g` over the admin RPC) is a
-//! second strategy that could slot in here; the REST API has no call for it (DESIGN.md,
-//! contract 3).
+//! second strategy that could slot in here; the REST API has no call for it
+//! (docs/architecture.md, contract 3).
 
 use guarder::api::TargetRequest;
 

@@ -1,4 +1,4 @@
-//! The operator's side of the guarder API (DESIGN.md, contract 4): `PUT /v1/target` with the
+//! The operator's side of the guarder API (docs/architecture.md, contract 4): `PUT /v1/target` with the
 //! pool's bearer token, `GET /v1/status` for measured use and signal counts.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Windowed availability of each node, from the koordlet-metrics exporters (`GET /v1/windows`)
-//! or from Prometheus' HTTP API (DESIGN.md, contract 2), in the units the policy engine reads.
+//! or from Prometheus' HTTP API (docs/architecture.md, contract 2), in the units the policy engine reads.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
