@@ -18,13 +18,14 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use elastic_yarn_operator::build::{GUARDER_CONTAINER, NODE_MANAGER_CONTAINER};
+use elastic_yarn_operator::build::{GUARDER_CONTAINER, NODE_MANAGER_CONTAINER, names};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Pod, Secret};
+use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use testkit::hadoop::{NodeManagerOptions, YarnCluster, parse_site_xml};
 use testkit::supervised::Supervised;
 
-use crate::pools::{node_manager_pods, node_of, running};
+use crate::pools::{node_of, running};
 
 /// What the launcher runs for one pod.
 #[derive(Clone, Debug)]
@@ -137,8 +138,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn watch(context: LaunchContext, state: Arc<Mutex<State>>) {
+    let pods_api: Api<Pod> = Api::namespaced(context.client.clone(), &context.namespace);
+    let selector = ListParams::default().labels(&names::node_manager_selector(&context.pool));
     loop {
-        let pods = node_manager_pods(&context.client, &context.namespace, &context.pool).await;
+        // A failed LIST is what a kubelet would ride out too: try again next round (a panic
+        // here would silently end the launcher).
+        let pods = match pods_api.list(&selector).await {
+            Ok(list) => list.items,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
         let live: Vec<&Pod> = pods.iter().filter(|p| running(p)).collect();
         // Pods that went: stop what ran for them.
         let gone: Vec<Running> = {
