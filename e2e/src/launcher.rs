@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use elastic_yarn_operator::build::{GUARDER_CONTAINER, NODE_MANAGER_CONTAINER, names};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Pod, Secret, Volume};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use testkit::hadoop::{NodeManagerOptions, YarnCluster, parse_site_xml};
@@ -255,11 +255,16 @@ fn map_paths(value: &str, folders: &[(String, PathBuf)]) -> String {
         )
 }
 
-fn config_map_name(pod: &Pod) -> Result<String, String> {
+/// The pod's volume `name`.
+fn volume<'a>(pod: &'a Pod, name: &str) -> Option<&'a Volume> {
     pod.spec
         .as_ref()
         .and_then(|spec| spec.volumes.as_ref())
-        .and_then(|volumes| volumes.iter().find(|v| v.name == "hadoop-conf"))
+        .and_then(|volumes| volumes.iter().find(|v| v.name == name))
+}
+
+fn config_map_name(pod: &Pod) -> Result<String, String> {
+    volume(pod, "hadoop-conf")
         .and_then(|v| v.config_map.as_ref())
         .map(|c| c.name.clone())
         .ok_or_else(|| "no hadoop-conf ConfigMap volume".to_owned())
@@ -331,11 +336,7 @@ async fn guarder_command(
     scope: u32,
 ) -> Result<(Command, u16), String> {
     let container = container(pod, GUARDER_CONTAINER)?;
-    let secret_name = pod
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.volumes.as_ref())
-        .and_then(|volumes| volumes.iter().find(|v| v.name == "guarder-token"))
+    let secret_name = volume(pod, "guarder-token")
         .and_then(|v| v.secret.as_ref())
         .and_then(|s| s.secret_name.clone())
         .ok_or("no guarder-token Secret volume")?;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use elastic_yarn_operator::vertical::guarder_client::GuarderStatus;
 use testkit::hadoop::{YarnCluster, java_home};
 use testkit::supervised::Supervised;
 
@@ -115,6 +116,11 @@ pub async fn guarder_status(url: &str) -> serde_json::Value {
         .await
         .expect("an answer");
     serde_json::from_str(&text).expect("JSON")
+}
+
+/// The guarder's `/v1/status` as the operator reads it (target, use, signal tallies, kills).
+pub async fn guarder_tallies(url: &str) -> GuarderStatus {
+    serde_json::from_value(guarder_status(url).await).expect("the guarder's status")
 }
 
 /// Sends the guarder a target, as the operator does.

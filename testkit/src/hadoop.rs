@@ -196,15 +196,9 @@ fn jar_present(lib: &Path, prefix: &str) -> bool {
 /// Runs `testkit/maven/fetch` when Maven is installed.
 fn fetch(component: &str, version: &str) -> Option<PathBuf> {
     crate::program("mvn")?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("maven/fetch");
-    let output = Command::new(&script)
-        .args([component, version])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(output.status.success(), "{} failed", script.display());
-    Some(PathBuf::from(
-        String::from_utf8_lossy(&output.stdout).trim(),
+    Some(crate::run_cache_script(
+        "maven/fetch",
+        &[component, version],
     ))
 }
 

@@ -66,6 +66,19 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Runs one of testkit's caching scripts (`go/build`, `maven/fetch`), its progress on stderr,
+/// and returns the folder it prints.
+pub fn run_cache_script(script: &str, args: &[&str]) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let output = std::process::Command::new(&script)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(output.status.success(), "{} failed", script.display());
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
 /// Waits until something listens on `port`, failing the test after `within`.
 pub fn wait_for_tcp(port: u16, within: Duration, what: &str) {
     wait_for_tcp_at("127.0.0.1", port, within, what);

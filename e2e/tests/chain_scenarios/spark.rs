@@ -10,7 +10,7 @@ use elastic_yarn_e2e::chain_world::ChainWorld;
 use elastic_yarn_e2e::node_metrics::batch_cores;
 use elastic_yarn_e2e::pools::{event_reasons, status};
 use elastic_yarn_e2e::runner::wait_for;
-use elastic_yarn_e2e::yarn_apps::{container_logs, guarder_status};
+use elastic_yarn_e2e::yarn_apps::{container_logs, guarder_tallies};
 use elastic_yarn_e2e::yarn_world::rm_client;
 use elastic_yarn_operator::yarn::{NodeId, ResourceManager};
 use testkit::hadoop::wait_for_log_line;
@@ -79,11 +79,12 @@ pub async fn spark_survives_a_drop_of_batch_cpu(world: Arc<ChainWorld>) {
             "the chain did not react: RM lowered {rm_lowered:?}, first signal {first_signal:?}"
         );
         // The guarder first: if it has signalled, the RM must already show the lower capacity.
-        let signals = guarder_status(&victim.guarder).await["signals"]
-            .as_array()
-            .map_or(0, |s| {
-                s.iter().filter_map(|s| s["count"].as_u64()).sum::<u64>()
-            });
+        let signals: u64 = guarder_tallies(&victim.guarder)
+            .await
+            .signals
+            .iter()
+            .map(|tally| tally.count)
+            .sum();
         let capacity = rm_capacity(&world, &victim.node_id).await;
         let lowered = capacity.is_some_and(|c| c.vcores < before.vcores);
         if lowered && rm_lowered.is_none() {
@@ -123,25 +124,12 @@ pub async fn spark_survives_a_drop_of_batch_cpu(world: Arc<ChainWorld>) {
         .into_iter()
         .filter(|(_, text)| text.contains("Decommission executor"))
         .count();
-    let victim_status = guarder_status(&victim.guarder).await;
-    let signals: Vec<(String, u64)> = victim_status["signals"]
-        .as_array()
-        .map(|s| {
-            s.iter()
-                .map(|s| {
-                    (
-                        s["signal"].as_str().unwrap_or_default().to_owned(),
-                        s["count"].as_u64().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let signals = guarder_tallies(&victim.guarder).await.signals;
     assert!(
-        signals.iter().all(|(signal, _)| signal == "SIGPWR"),
+        signals.iter().all(|tally| tally.signal == "SIGPWR"),
         "only graceful decommissioning: {signals:?}"
     );
-    let sent: u64 = signals.iter().map(|(_, count)| count).sum();
+    let sent: u64 = signals.iter().map(|tally| tally.count).sum();
     assert_eq!(
         decommissioned as u64, sent,
         "every executor signalled says in its own log that it decommissioned"

@@ -213,15 +213,7 @@ pub fn binaries() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     crate::program("go").or_else(|| which("go"))?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/build");
-    let output = Command::new(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(output.status.success(), "{} failed", script.display());
-    Some(PathBuf::from(
-        String::from_utf8_lossy(&output.stdout).trim(),
-    ))
+    Some(crate::run_cache_script("go/build", &[]))
 }
 
 fn which(name: &str) -> Option<PathBuf> {
