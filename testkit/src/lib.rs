@@ -55,12 +55,22 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// A port free for both TCP and UDP on loopback.
+/// A port free for both TCP and UDP on loopback, never the same twice in one test process.
+///
+/// The port is released before the caller's server binds it, so the kernel may offer it again to
+/// a test running on another thread in between; two servers given one port would see one of them
+/// fail to listen while the other answers for both (BIND, for one, logs "address in use" and
+/// keeps running). Remembering what was handed out closes that race within a process.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
         let port = tcp.local_addr().expect("address").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }

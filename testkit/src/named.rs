@@ -1,9 +1,9 @@
 //! A real BIND 9 `named` on loopback, primary for a forward zone and an IPv4 reverse zone, both
 //! open to dynamic updates (RFC 2136) signed with one TSIG key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{free_port, program, required, wait_for_tcp};
 
@@ -39,8 +39,24 @@ impl Named {
             eprintln!("skipping: BIND 9 not installed");
             return None;
         };
+        // Another process may take the port between `free_port` and named's bind; named then
+        // logs "address in use" and runs on without listening, so a new port is tried.
+        for _ in 0..5 {
+            let server = Named::launch(&named, free_port());
+            if server.wait_until_running() {
+                wait_for_tcp(server.port, Duration::from_secs(20), "named");
+                return Some(server);
+            }
+            eprintln!(
+                "named could not listen, trying another port:\n{}",
+                server.log()
+            );
+        }
+        panic!("named could not listen on any of 5 free ports");
+    }
+
+    fn launch(named: &Path, port: u16) -> Named {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let path = |name: &str| dir.path().join(name);
         std::fs::write(path("forward.zone"), format!("{SOA}ns IN A 127.0.0.1\n")).expect("zone");
         std::fs::write(path("reverse.zone"), SOA).expect("zone");
@@ -72,9 +88,27 @@ impl Named {
             .stderr(std::fs::File::create(path("named.log")).expect("log file"))
             .spawn()
             .expect("start named");
-        let server = Named { dir, child, port };
-        wait_for_tcp(port, Duration::from_secs(20), "named");
-        Some(server)
+        Named { dir, child, port }
+    }
+
+    /// Waits for named's last start-up line ("running", after every zone loaded); false when it
+    /// could not bind its port or exited.
+    fn wait_until_running(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains("address in use") || log.contains("exiting (due to fatal error)") {
+                return false;
+            }
+            if log.lines().any(|line| line.ends_with(" running")) {
+                return true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "named did not finish starting:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `named`'s log so far (for failure messages).
