@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use koordlet_metrics::replay::LiveKoordlet;
 use testkit::hadoop::{Hadoop, YarnCluster, YarnOptions};
 use testkit::kdc::{Kdc, REALM};
+use testkit::kubernetes::nodes::FakeNode;
 use testkit::supervised::Supervised;
 
 use crate::node_metrics::{batch_cores, exporter, live_koordlet};
@@ -23,6 +24,8 @@ pub const SELECTOR: &str = "chain";
 pub const EXPORTER_PORT: u16 = 9320;
 /// Batch cores every node offers at the start (`elastic` offers 8 vcores, the pool's ceiling).
 pub const START_CORES: f64 = 7.0;
+/// The YARN label of the `ThirdParty` pool's NMs (the queue may use it too).
+pub const THIRD_PARTY_LABEL: &str = "batch-third-party";
 
 /// A fake node and what runs on it for the chain.
 #[derive(Debug)]
@@ -81,7 +84,28 @@ fn realm() -> Kdc {
     kdc
 }
 
+impl ChainNode {
+    /// Starts the koordlet (offering [`START_CORES`]) and the exporter of a fake node.
+    async fn start(k8s: &World, fake: FakeNode) -> ChainNode {
+        let (koordlet, url) = live_koordlet(&fake.name, batch_cores(START_CORES)).await;
+        let (process, _) = exporter(&k8s.dir, &fake.name, &url, (&fake.address, EXPORTER_PORT));
+        ChainNode {
+            name: fake.name,
+            address: fake.address,
+            koordlet,
+            exporter: process,
+        }
+    }
+}
+
 impl ChainWorld {
+    /// One more fake node labelled `e2e/pool=<selector>`, with its koordlet and exporter.
+    pub async fn extra_node(&self, name: &str, selector: &str) -> ChainNode {
+        let mut fakes = self.k8s.nodes(&[name], &[("e2e/pool", selector)]).await;
+        let fake = fakes.pop().expect("the node was made");
+        ChainNode::start(&self.k8s, fake).await
+    }
+
     /// Starts everything; `None` when the control plane or Hadoop is not available (and not
     /// required).
     pub async fn new() -> Option<ChainWorld> {
@@ -92,7 +116,7 @@ impl ChainWorld {
             YarnCluster::start(
                 &hadoop,
                 &YarnOptions {
-                    queue_labels: vec![LABEL.to_owned()],
+                    queue_labels: vec![LABEL.to_owned(), THIRD_PARTY_LABEL.to_owned()],
                     rm_properties: production_acls(),
                     rm_host: Some(CHAIN_RM_ADDRESS.to_owned()),
                     ..YarnOptions::default()
@@ -126,14 +150,7 @@ impl ChainWorld {
             .await;
         let mut nodes = Vec::new();
         for fake in fakes {
-            let (koordlet, url) = live_koordlet(&fake.name, batch_cores(START_CORES)).await;
-            let (process, _) = exporter(&k8s.dir, &fake.name, &url, (&fake.address, EXPORTER_PORT));
-            nodes.push(ChainNode {
-                name: fake.name,
-                address: fake.address,
-                koordlet,
-                exporter: process,
-            });
+            nodes.push(ChainNode::start(&k8s, fake).await);
         }
         Some(ChainWorld {
             k8s,

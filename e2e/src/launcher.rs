@@ -10,7 +10,10 @@
 //!   from the pod's Secret, listening on the pod's IP. Its scope is the NodeManager's process
 //!   tree (what the pod's PID namespace is in a cluster).
 //!
-//! When a pod goes (deleted by the operator), its processes are stopped.
+//! A guarder that exits is started again, as the kubelet restarts a container of a pod whose
+//! restart policy is `Always`. The NodeManager's process tree runs in a cgroup with the CPU cap the node would put on the
+//! container (`pod_cgroup`). When a pod goes (deleted by the operator), its processes are
+//! stopped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ use kube::{Api, Client, ResourceExt};
 use testkit::hadoop::{NodeManagerOptions, YarnCluster, parse_site_xml};
 use testkit::supervised::Supervised;
 
+use crate::pod_cgroup::{PodCgroup, cpu_limit_millis};
 use crate::pools::{node_of, running};
 
 /// What the launcher runs for one pod.
@@ -46,6 +50,10 @@ pub struct Launched {
     pub nm_log: PathBuf,
     /// Its containers' logs (`yarn.nodemanager.log-dirs`, mapped to this run's folder).
     pub container_logs: PathBuf,
+    /// The CFS quota of the NodeManager's cgroup, from the pod's CPU limit (`-1`: none).
+    pub cpu_quota_micros: i64,
+    /// That cgroup (the NodeManager and every YARN container it started).
+    pub cgroup: PathBuf,
 }
 
 struct Running {
@@ -53,6 +61,11 @@ struct Running {
     launched: Launched,
     nm_index: usize,
     guarder: Supervised,
+    // To start the guarder again when it exits, as the kubelet restarts a container.
+    guarder_command: Command,
+    guarder_restarts: u32,
+    // Dropped (removed) after the NodeManager stopped.
+    _cgroup: PodCgroup,
 }
 
 #[derive(Default)]
@@ -125,6 +138,63 @@ impl Launcher {
     pub fn failures(&self) -> Vec<String> {
         lock(&self.state).failures.clone()
     }
+
+    /// Kills the guarder of `pod` (SIGKILL); the launcher starts it again.
+    pub fn kill_guarder(&self, pod: &str) {
+        let mut state = lock(&self.state);
+        let running = state
+            .running
+            .iter_mut()
+            .find(|r| r.launched.pod == pod)
+            .unwrap_or_else(|| panic!("no guarder runs for {pod}"));
+        running.guarder.signal("KILL");
+    }
+
+    /// How many times the guarder of `pod` was started again after it exited.
+    pub fn guarder_restarts(&self, pod: &str) -> u32 {
+        lock(&self.state)
+            .running
+            .iter()
+            .find(|r| r.launched.pod == pod)
+            .map_or(0, |r| r.guarder_restarts)
+    }
+}
+
+/// Everything the guarders of a pod logged, the earlier runs first.
+pub fn guarder_log_text(launched: &Launched) -> String {
+    let mut text = String::new();
+    for restart in 1.. {
+        let earlier = earlier_guarder_log(&launched.guarder_log, restart);
+        match std::fs::read_to_string(&earlier) {
+            Ok(part) => text.push_str(&part),
+            Err(_) => break,
+        }
+    }
+    text.push_str(&std::fs::read_to_string(&launched.guarder_log).unwrap_or_default());
+    text
+}
+
+/// Where the log of the guarder's run before its `restart`-th restart is kept.
+fn earlier_guarder_log(log: &Path, restart: u32) -> PathBuf {
+    log.with_extension(format!("{restart}.log"))
+}
+
+/// Starts again the guarders that exited while their pod runs (restartPolicy Always).
+fn restart_exited_guarders(state: &Mutex<State>) {
+    let mut state = lock(state);
+    for running in &mut state.running {
+        if running.guarder.running() {
+            continue;
+        }
+        running.guarder_restarts += 1;
+        let log = running.launched.guarder_log.clone();
+        let _ = std::fs::rename(&log, earlier_guarder_log(&log, running.guarder_restarts));
+        running.guarder = Supervised::start(
+            &format!("guarder {}", running.launched.pod),
+            &running.guarder_command,
+            &log,
+        );
+    }
 }
 
 impl Drop for Launcher {
@@ -167,6 +237,7 @@ async fn watch(context: LaunchContext, state: Arc<Mutex<State>>) {
             let _ = tokio::task::spawn_blocking(move || lock(&yarn).stop_node_manager(index)).await;
             lock(&state).stopped.push(stopped.launched);
         }
+        restart_exited_guarders(&state);
         for pod in live {
             let uid = pod.uid().unwrap_or_default();
             let known = {
@@ -414,6 +485,11 @@ async fn launch(context: &LaunchContext, pod: &Pod) -> Result<Running, String> {
     })
     .await
     .map_err(|e| format!("the NodeManager did not start: {e}"))?;
+    // The node's cap on the NM container, before the NM starts any YARN container.
+    let limit = cpu_limit_millis(container(pod, NODE_MANAGER_CONTAINER)?)?;
+    let run = format!("{}-{}", std::process::id(), context.pool);
+    let cgroup = PodCgroup::enforce(&run, &name, limit, scope)?;
+    let cpu_quota_micros = cgroup.quota_micros()?;
     let (command, port) = guarder_command(context, pod, &ip, &pod_dir, scope).await?;
     let guarder_log = pod_dir.join("guarder.log");
     let guarder = Supervised::start(&format!("guarder {name}"), &command, &guarder_log);
@@ -442,8 +518,13 @@ async fn launch(context: &LaunchContext, pod: &Pod) -> Result<Running, String> {
             guarder_log,
             nm_log,
             container_logs,
+            cpu_quota_micros,
+            cgroup: cgroup.path().to_path_buf(),
         },
         nm_index,
         guarder,
+        guarder_command: command,
+        guarder_restarts: 0,
+        _cgroup: cgroup,
     })
 }

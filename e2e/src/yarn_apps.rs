@@ -22,6 +22,19 @@ pub fn distributed_shell(
     containers: u32,
     command: &str,
 ) -> Supervised {
+    distributed_shell_with(cluster, name, containers, command, 1, None)
+}
+
+/// [`distributed_shell`] with `vcores` per container, the whole application (AM included) on
+/// the nodes of `label` when given.
+pub fn distributed_shell_with(
+    cluster: &YarnCluster,
+    name: &str,
+    containers: u32,
+    command: &str,
+    vcores: u32,
+    label: Option<&str>,
+) -> Supervised {
     let jar = std::fs::read_dir(&cluster.hadoop.lib)
         .expect("the Hadoop jars")
         .flatten()
@@ -43,9 +56,18 @@ pub fn distributed_shell(
         .arg(&jar)
         .args(["-appname", name, "-shell_command", command])
         .args(["-num_containers", &containers.to_string()])
-        .args(["-container_memory", "256", "-container_vcores", "1"])
+        .args([
+            "-container_memory",
+            "256",
+            "-container_vcores",
+            &vcores.to_string(),
+        ])
         .args(["-master_memory", "256", "-master_vcores", "1"])
-        .args(["-timeout", "600000"])
+        .args(["-timeout", "600000"]);
+    if let Some(label) = label {
+        client.args(["-node_label_expression", label]);
+    }
+    client
         .env("JAVA_HOME", java_home())
         .env("HADOOP_CONF_DIR", &cluster.conf)
         .current_dir(cluster.dir());
@@ -109,13 +131,20 @@ pub fn guarder(
 
 /// The guarder's `/v1/status`.
 pub async fn guarder_status(url: &str) -> serde_json::Value {
+    read_guarder_status(url)
+        .await
+        .unwrap_or_else(|error| panic!("the guarder at {url}: {error}"))
+}
+
+/// The guarder's `/v1/status`, or why it could not be read (a guarder starting again).
+pub async fn read_guarder_status(url: &str) -> Result<serde_json::Value, String> {
     let text = koordlet_metrics::app::http_get(format!("{url}/v1/status"))
         .await
-        .expect("the guarder answers")
+        .map_err(|e| e.to_string())?
         .text()
         .await
-        .expect("an answer");
-    serde_json::from_str(&text).expect("JSON")
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
 /// The guarder's `/v1/status` as the operator reads it (target, use, signal tallies, kills).
@@ -227,4 +256,39 @@ pub fn container_logs(log_dir: &Path) -> Vec<(String, String)> {
         }
     }
     logs
+}
+
+/// Kills an application through the RM's REST API as `yarn` (the suites' YARN administrator),
+/// and waits until the RM reports it KILLED.
+pub async fn kill_application(rm_url: &str, application: &str) {
+    let url = format!("{rm_url}/ws/v1/cluster/apps/{application}/state?user.name=yarn");
+    let client = koordlet_metrics::app::http_client()
+        .build()
+        .expect("an HTTP client");
+    let answer = client
+        .put(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"state":"KILLED"}"#)
+        .send()
+        .await
+        .expect("the RM answers");
+    assert!(
+        answer.status().is_success(),
+        "killing {application}: {}",
+        answer.status()
+    );
+    wait_for(
+        &format!("{application} KILLED"),
+        Duration::from_secs(60),
+        || async {
+            let text = koordlet_metrics::app::http_get(&url)
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.contains("KILLED").then_some(())
+        },
+    )
+    .await;
 }

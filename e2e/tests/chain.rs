@@ -28,6 +28,11 @@ fn main() -> ExitCode {
                 a_kerberos_pool_reaches_a_kerberized_rm_with_its_own_keytab,
                 300
             ),
+            scenario!(
+                a_third_party_nodemanager_lets_its_containers_use_their_allocation,
+                600
+            ),
+            scenario!(two_pools_on_one_node_divide_it, 300),
         ],
     )
 }

@@ -1367,7 +1367,8 @@ async fn third_party_allocation_is_written_with_the_nodes_resource_version() {
         value["allocations"][1],
         json!({
             "name": "elastic-yarn.yarn.nightly", "priority": "koord-batch",
-            "resources": {"kubernetes.io/batch-cpu": "6000", "kubernetes.io/batch-memory": "25769803776"}
+            // 6 vcores and 24 GiB of YARN's, 1 core and 2 GiB of the NM daemon's.
+            "resources": {"kubernetes.io/batch-cpu": "7000", "kubernetes.io/batch-memory": "27917287424"}
         })
     );
 }

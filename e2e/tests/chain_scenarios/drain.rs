@@ -3,15 +3,19 @@
 //! zero on the RM and gives each guarder a zero target with the window's deadline; the guarder
 //! spreads its signals over the window (executors first, the ApplicationMaster last): the Spark
 //! executor decommissions on SIGPWR and exits by itself, nothing is killed, the empty NMs' pods
-//! go, and the launcher stops their NodeManagers and guarders as the kubelet would.
+//! go, and the launcher stops their NodeManagers and guarders as the kubelet would. One guarder
+//! is killed once the drain reached it: started again, it gets its target back from the
+//! operator, and the drain still ends with nothing killed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use elastic_yarn_e2e::chain_world::ChainWorld;
+use elastic_yarn_e2e::launcher::guarder_log_text;
 use elastic_yarn_e2e::pools::{event_reasons, node_manager_pods, patch_spec, periodic_window};
 use elastic_yarn_e2e::runner::wait_for;
-use elastic_yarn_e2e::yarn_apps::container_logs;
+use elastic_yarn_e2e::yarn_apps::{container_logs, read_guarder_status};
+use elastic_yarn_operator::vertical::guarder_client::GuarderStatus;
 use serde_json::json;
 
 use super::{NAMESPACE, POOL, frameworks, pool, rm_capacity, spark_job};
@@ -44,6 +48,33 @@ pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<Chai
         json!({"lifecycle": periodic_window(-10, -1, 2)}),
     )
     .await;
+    // The guarder of the NM with the executor dies once the drain's target reached it; the
+    // launcher starts it again, as the kubelet would, with no memory of the target: the
+    // operator gives it back.
+    let zero_target = |url: String| async move {
+        let status = read_guarder_status(&url).await.ok()?;
+        let status: GuarderStatus = serde_json::from_value(status).ok()?;
+        status.target.filter(|t| t.vcores == 0)
+    };
+    wait_for(
+        "the drain's target at the guarder",
+        Duration::from_secs(60),
+        || zero_target(with_executor.guarder.clone()),
+    )
+    .await;
+    pool.launcher.kill_guarder(&with_executor.pod);
+    wait_for(
+        "the guarder started again",
+        Duration::from_secs(30),
+        || async { (pool.launcher.guarder_restarts(&with_executor.pod) >= 1).then_some(()) },
+    )
+    .await;
+    wait_for(
+        "the target given back to the new guarder",
+        Duration::from_secs(60),
+        || zero_target(with_executor.guarder.clone()),
+    )
+    .await;
     wait_for("the NM pods gone", Duration::from_secs(240), || async {
         node_manager_pods(&k8s.client, NAMESPACE, POOL)
             .await
@@ -72,7 +103,7 @@ pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<Chai
     }
 
     // The executor left gracefully and by itself; nothing was killed on any NM.
-    let guarder_log = std::fs::read_to_string(&with_executor.guarder_log).expect("guarder log");
+    let guarder_log = guarder_log_text(&with_executor);
     let signals: Vec<&str> = guarder_log
         .lines()
         .filter(|line| line.contains(" signal container="))
@@ -84,7 +115,7 @@ pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<Chai
         "the executor got SIGPWR:\n{guarder_log}"
     );
     for nm in &stopped {
-        let log = std::fs::read_to_string(&nm.guarder_log).unwrap_or_default();
+        let log = guarder_log_text(nm);
         assert!(
             !log.contains("SIGKILL"),
             "{}: nothing killed:\n{log}",

@@ -3,14 +3,18 @@
 mod drain;
 mod kerberos;
 mod reaction;
+mod shared_node;
 mod sizing;
 mod spark;
+mod third_party;
 
 pub use drain::*;
 pub use kerberos::*;
 pub use reaction::*;
+pub use shared_node::*;
 pub use sizing::*;
 pub use spark::*;
+pub use third_party::*;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,10 +46,21 @@ static POOL_STATE: OnceCell<Pool> = OnceCell::const_new();
 /// no cool-down after a shrink (so that the reaction scenario can drop again at once), Spark
 /// executors decommissioned on SIGPWR.
 fn manifest(world: &ChainWorld) -> serde_json::Value {
+    manifest_for(world, POOL, SELECTOR, LABEL)
+}
+
+/// [`manifest`] for another pool of the chain's namespace, on the nodes labelled
+/// `e2e/pool=<selector>`, its NMs labelled `label` on the RM.
+pub fn manifest_for(
+    world: &ChainWorld,
+    name: &str,
+    selector: &str,
+    label: &str,
+) -> serde_json::Value {
     json!({
         "apiVersion": "elasticyarn.io/v1alpha1",
         "kind": "ElasticNodePool",
-        "metadata": {"name": POOL, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
             "resourceManager": {
                 "addresses": [world.rm_url],
@@ -54,9 +69,9 @@ fn manifest(world: &ChainWorld) -> serde_json::Value {
             "nodeManager": {
                 "image": "apache/hadoop:3.4.2",
                 "configMap": "hadoop-conf",
-                "nodeLabel": LABEL,
+                "nodeLabel": label,
             },
-            "placement": {"nodeSelector": {"e2e/pool": SELECTOR}},
+            "placement": {"nodeSelector": {"e2e/pool": selector}},
             "capacity": {
                 "floor": {"vcores": 0, "memoryMb": 0},
                 "ceiling": {"vcores": 8, "memoryMb": 32768},
@@ -108,6 +123,35 @@ pub async fn pool(world: &Arc<ChainWorld>) -> &'static Pool {
             Pool { launcher }
         })
         .await
+}
+
+/// Another pool of the chain's namespace, on the nodes labelled `e2e/pool=<selector>`, its NMs
+/// labelled `label` on the RM and run by a launcher of its own; `spec` is merged into the
+/// pool's spec.
+pub async fn extra_pool(
+    world: &Arc<ChainWorld>,
+    name: &str,
+    label: &str,
+    selector: &str,
+    spec: serde_json::Value,
+) -> Launcher {
+    // The namespace and its hadoop-conf ConfigMap.
+    pool(world).await;
+    let mut manifest = manifest_for(world, name, selector, label);
+    if let (Some(base), Some(extra)) = (manifest["spec"].as_object_mut(), spec.as_object()) {
+        base.extend(extra.clone());
+    }
+    let k8s = &world.k8s;
+    elastic_yarn_e2e::pools::create(&k8s.client, &manifest).await;
+    let dir = k8s.dir.join(format!("launcher-{name}"));
+    std::fs::create_dir_all(&dir).expect("launcher folder");
+    Launcher::start(LaunchContext {
+        client: k8s.client.clone(),
+        namespace: NAMESPACE.to_owned(),
+        pool: name.to_owned(),
+        yarn: world.yarn.clone(),
+        dir,
+    })
 }
 
 /// Reaction times measured by the scenarios: page drop → RM capacity lowered, and → first
@@ -211,6 +255,15 @@ pub async fn frameworks(guarder: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The application of the first container a guarder sees.
+pub async fn application_on(guarder: &str) -> String {
+    elastic_yarn_e2e::yarn_apps::guarder_status(guarder).await["containers"][0]["container"]
+        .as_str()
+        .and_then(|id| id.parse::<guarder::container::ContainerId>().ok())
+        .map(|id| id.application_id())
+        .expect("a container of an application")
 }
 
 /// The RM's capacity of a node now.

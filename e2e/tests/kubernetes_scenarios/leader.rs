@@ -1,5 +1,5 @@
-//! Two operator replicas: one acts; when it dies, the other takes over once the Lease expires,
-//! and the API server's audit log shows their writes never overlap.
+//! Two operator replicas: one acts; when it dies or freezes, the other takes over once the
+//! Lease expires, and the API server's audit log shows their writes never overlap.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +41,18 @@ fn acting_writes<'a>(
                 .as_ref()
                 .is_some_and(|o| o.resource != "leases")
     })
+}
+
+/// A Resident pool `name` in namespace `e2e-<name>` with its NM Running on one new node
+/// `e2e-<name>-1`; the namespace and the node.
+async fn pool_on_one_node(world: &World, name: &str) -> (String, String) {
+    let ns = world.namespace(&format!("e2e-{name}")).await;
+    hadoop_conf(&world.client, &ns).await;
+    let node = format!("e2e-{name}-1");
+    world.nodes(&[&node], &[("e2e/pool", name)]).await;
+    pools::create(&world.client, &manifest(world, &ns, name, name, resident())).await;
+    wait_for_running(world, &ns, name, &[&node]).await;
+    (ns, node)
 }
 
 /// Sends `signal` to the `leader` replica; returns its credential and `next`'s.
@@ -166,16 +178,8 @@ pub async fn a_frozen_leader_wakes_up_and_does_nothing(world: Arc<World>) {
     let frozen = holder(&world).await.expect("a leader");
     let next = "operator-c";
     world.start_operator(next).await;
-    let ns = world.namespace("e2e-frozen").await;
-    hadoop_conf(&world.client, &ns).await;
-    let nodes = ["e2e-frozen-1"];
-    world.nodes(&nodes, &[("e2e/pool", "frozen")]).await;
-    pools::create(
-        &world.client,
-        &manifest(&world, &ns, "frozen", "frozen", resident()),
-    )
-    .await;
-    wait_for_running(&world, &ns, "frozen", &nodes).await;
+    let (ns, node) = pool_on_one_node(&world, "frozen").await;
+    let nodes = [node.as_str()];
 
     let (frozen_credential, next_credential) = signal_leader(&world, &frozen, next, "STOP").await;
     let frozen_at = Timestamp::now();

@@ -16,8 +16,9 @@ use kube::ResourceExt;
 use crate::crd::{API_GROUP, API_VERSION, ElasticNodePool};
 
 pub use pod::{
-    GUARDER_CONTAINER, GUARDER_TOKEN_KEY, GUARDER_TOKEN_PATH, NODE_MANAGER_CONTAINER,
-    NodeManagerSlot, StaticAddress, node_manager_pod, yarn_host,
+    GUARDER_CONTAINER, GUARDER_TOKEN_KEY, GUARDER_TOKEN_PATH, NM_DAEMON_MEMORY_BYTES,
+    NM_DAEMON_MILLI_CORES, NODE_MANAGER_CONTAINER, NodeManagerSlot, StaticAddress,
+    node_manager_pod, yarn_host,
 };
 
 /// The pool a child belongs to.

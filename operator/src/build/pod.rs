@@ -38,9 +38,11 @@ const KEYTAB_DIR: &str = "/etc/security/keytabs";
 /// Koordinator's batch resources (docs/architecture.md, contract 6).
 const BATCH_CPU: &str = "kubernetes.io/batch-cpu";
 const BATCH_MEMORY: &str = "kubernetes.io/batch-memory";
-/// What the NM daemon itself needs when YARN's use is accounted through the node annotation.
-const NM_DAEMON_MILLI_CORES: u64 = 1000;
-const NM_DAEMON_MEMORY_BYTES: u64 = 2 << 30;
+/// What the NM daemon itself needs besides YARN's containers: added to the pod's batch
+/// resources (`PodRequests`) or to the node annotation (`ThirdParty`).
+pub const NM_DAEMON_MILLI_CORES: u64 = 1000;
+/// The daemon's memory, bytes.
+pub const NM_DAEMON_MEMORY_BYTES: u64 = 2 << 30;
 const GUARDER_MILLI_CORES: u64 = 100;
 const GUARDER_MEMORY_BYTES: u64 = 128 << 20;
 /// Extra seconds the kubelet waits after the guarder's grace period before killing the pod.
@@ -234,14 +236,16 @@ fn node_manager_container(
     }
     let resources = match spec.koordinator.accounting {
         // The pod reserves the ceiling: Koordinator accounts for YARN through the pod itself.
-        AccountingMode::PodRequests => batch_resources(
+        AccountingMode::PodRequests => Some(batch_resources(
             u64::from(spec.capacity.ceiling.vcores) * 1000 + NM_DAEMON_MILLI_CORES,
             (spec.capacity.ceiling.memory_mb << 20) + NM_DAEMON_MEMORY_BYTES,
-        ),
-        // YARN's use goes into the node annotation; the pod holds only the daemon.
-        AccountingMode::ThirdParty => {
-            batch_resources(NM_DAEMON_MILLI_CORES, NM_DAEMON_MEMORY_BYTES)
-        }
+        )),
+        // YARN's use and the daemon's go into the node annotation, and the container carries
+        // no resources: YARN's containers are the NM's children in its cgroup, so any limit
+        // here (koordlet turns batch limits into a CFS quota and a memory limit) would be a cap
+        // they all share, far below what YARN allocated them. What bounds them is YARN's own
+        // per-container memory check and koordlet's suppression of the best-effort tier.
+        AccountingMode::ThirdParty => None,
     };
     Container {
         name: NODE_MANAGER_CONTAINER.to_owned(),
@@ -252,7 +256,7 @@ fn node_manager_container(
             port("nm-web", ports.web),
             port("nm-localizer", ports.localizer),
         ]),
-        resources: Some(resources),
+        resources,
         volume_mounts: Some(mounts),
         readiness_probe: Some(Probe {
             tcp_socket: Some(TCPSocketAction {

@@ -170,30 +170,41 @@ fn every_example_builds_a_pinned_pod_with_its_guarder(
     );
 }
 
-#[rstest]
-#[case::pod_requests(AccountingMode::PodRequests, "41000", (163_840u64 << 20) + (2 << 30))]
-#[case::third_party(AccountingMode::ThirdParty, "1000", 2u64 << 30)]
-fn accounting_mode_sets_batch_requests(
-    #[case] mode: AccountingMode,
-    #[case] milli_cores: &str,
-    #[case] bytes: u64,
-) {
-    let mut pool = pool(NIGHTLY);
-    pool.spec.koordinator.accounting = mode;
+#[test]
+fn pod_requests_mode_reserves_the_ceiling_and_the_daemon() {
+    let pool = pool(NIGHTLY);
     let pod = build(&pool, &slot("worker-1"));
     let nm = container(&pod, NODE_MANAGER_CONTAINER);
     // The nightly pool's ceiling is 40 vcores and 160 GiB; the NM daemon adds 1 core, 2 GiB.
-    assert_eq!(quantity(nm, "kubernetes.io/batch-cpu"), milli_cores);
+    let bytes = (163_840u64 << 20) + (2 << 30);
+    assert_eq!(quantity(nm, "kubernetes.io/batch-cpu"), "41000");
     assert_eq!(
         quantity(nm, "kubernetes.io/batch-memory"),
         bytes.to_string()
     );
     let limits = nm.resources.as_ref().unwrap().limits.as_ref().unwrap();
-    assert_eq!(limits["kubernetes.io/batch-cpu"].0, milli_cores);
+    assert_eq!(limits["kubernetes.io/batch-cpu"].0, "41000");
     assert_eq!(
         pod.metadata.labels.as_ref().unwrap()["koordinator.sh/qosClass"],
         "BE"
     );
+}
+
+#[test]
+fn third_party_mode_puts_no_cap_on_the_nodemanager_its_containers_would_share() {
+    let mut pool = pool(NIGHTLY);
+    pool.spec.koordinator.accounting = AccountingMode::ThirdParty;
+    let pod = build(&pool, &slot("worker-1"));
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    // YARN's containers are the NM's children: a limit here would be theirs too.
+    assert_eq!(nm.resources, None);
+    assert_eq!(
+        pod.metadata.labels.as_ref().unwrap()["koordinator.sh/qosClass"],
+        "BE"
+    );
+    // The guarder keeps its own small cap.
+    let guarder = container(&pod, GUARDER_CONTAINER);
+    assert_eq!(quantity(guarder, "kubernetes.io/batch-cpu"), "100");
 }
 
 #[test]

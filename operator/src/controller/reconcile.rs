@@ -34,7 +34,7 @@ use crate::lifecycle::{self, ExistingNodeManager, LifecyclePlan};
 use crate::placement;
 use crate::validate::{RmAuth as SpecAuth, SpecError, SpecErrors, ValidatedPool, validate};
 use crate::vertical::guarder_client::GuarderClient;
-use crate::vertical::{LoopSettings, NodeManagerEndpoints, drain};
+use crate::vertical::{LoopSettings, NodeManagerEndpoints, RM_READ_BUDGET, drain};
 use crate::yarn::{
     NodeId, NodeReport, ResourceManager, RestResourceManager, RestSettings, Secret as Hidden,
 };
@@ -428,16 +428,27 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     // The RM's view of the NMs.
     let rpc_port = pool.spec.node_manager.ports.rpc;
     let views: Vec<PodView> = pods.iter().filter_map(|p| view(p, rpc_port)).collect();
-    let (reachability, reports) = match rm.nodes(&[]).await {
-        Ok(reports) => (
+    // Bounded as a whole (see `RM_READ_BUDGET`).
+    let (reachability, reports) = match tokio::time::timeout(RM_READ_BUDGET, rm.nodes(&[])).await {
+        Ok(Ok(reports)) => (
             RmReachability::Reachable,
             reports
                 .into_iter()
                 .map(|r| (r.id.clone(), r))
                 .collect::<HashMap<NodeId, NodeReport>>(),
         ),
-        Err(error) => (
+        Ok(Err(error)) => (
             RmReachability::Unreachable(error.category(), error.to_string()),
+            HashMap::new(),
+        ),
+        Err(_) => (
+            RmReachability::Unreachable(
+                "timeout",
+                format!(
+                    "the ResourceManager did not list its nodes within {} s",
+                    RM_READ_BUDGET.as_secs()
+                ),
+            ),
             HashMap::new(),
         ),
     };
@@ -762,6 +773,14 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     if starting {
         wait = wait.min(STARTING_RECHECK);
     }
+    // An unreachable RM is asked again soon, so that the condition clears soon after it is back.
+    if !rm_reachable {
+        wait = wait.min(RM_RECHECK);
+    }
+    // A draining NM's guarder may restart and forget its target: look again soon.
+    if views.iter().any(|v| v.drain_deadline.is_some()) {
+        wait = wait.min(DRAIN_RECHECK);
+    }
     Ok(Action::requeue(wait))
 }
 
@@ -780,6 +799,7 @@ async fn apply_drains(
     rm_reachable: bool,
     now: Timestamp,
 ) {
+    hold_drain_targets(ctx, pool, views, guarder, now).await;
     for (node, drain) in &plan.drain {
         let Some(v) = views.iter().find(|v| &v.node == node) else {
             continue;
@@ -857,6 +877,50 @@ async fn apply_drains(
             ),
         )
         .await;
+    }
+}
+
+/// Draining NMs whose guarder lost its zero target (a restarted sidecar) get it back with what
+/// is left of the deadline; all asked at once, so that a dead node's guarder costs one timeout,
+/// not one per NM. A guarder that cannot be reached is left to the pod's deadline.
+async fn hold_drain_targets(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    views: &[PodView],
+    guarder: &GuarderClient,
+    now: Timestamp,
+) {
+    let draining = views.iter().filter_map(|v| {
+        let deadline = v.drain_deadline?;
+        let url = v.endpoints(pool.spec.guarder.port, None)?.guarder?;
+        let left = seconds_until(deadline, now);
+        (left > 0).then_some((v, url, left))
+    });
+    let held = futures::future::join_all(draining.map(|(v, url, left)| async move {
+        (v, left, drain::hold_drain_target(guarder, &url, left).await)
+    }))
+    .await;
+    for (v, left, result) in held {
+        match result {
+            Ok(true) => {
+                publish(
+                    ctx,
+                    pool,
+                    EventType::Normal,
+                    "DrainTargetRestored",
+                    format!(
+                        "{} ({}): the guarder held no drain target (restarted?); sent again, \
+                         {left} s left",
+                        v.node, v.name
+                    ),
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::debug!(%error, node = %v.node, "cannot check a draining NM's guarder");
+            }
+        }
     }
 }
 
@@ -1117,6 +1181,10 @@ async fn egress_denials(ctx: &Context, uid: &str, validated: &ValidatedPool) -> 
 
 /// How soon a pool whose running NMs have not registered yet is looked at again.
 const STARTING_RECHECK: Duration = Duration::from_secs(5);
+/// How soon an unreachable RM is asked again.
+const RM_RECHECK: Duration = Duration::from_secs(15);
+/// How often draining NMs' guarders are checked for their target.
+const DRAIN_RECHECK: Duration = Duration::from_secs(10);
 
 /// How long a deleted pool waits for the RM to take its label off the NMs.
 const RM_CLEANUP_PATIENCE: Duration = Duration::from_secs(300);

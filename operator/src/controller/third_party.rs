@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::build::{NM_DAEMON_MEMORY_BYTES, NM_DAEMON_MILLI_CORES};
 use crate::policy::Resources;
 
 /// The annotation key.
@@ -18,7 +19,9 @@ pub fn allocation_name(namespace: &str, pool: &str) -> String {
     format!("elastic-yarn.{namespace}.{pool}")
 }
 
-/// The annotation's new value with `name`'s entry set to `allocated` (removed when `None`).
+/// The annotation's new value with `name`'s entry set to `allocated` plus the NM daemon's own
+/// share (the `ThirdParty` pod requests nothing: the entry is all the node gives our NM), or
+/// removed when `None`.
 /// An unreadable old value is replaced rather than kept: koord-manager could not read it either.
 pub fn updated(existing: Option<&str>, name: &str, allocated: Option<Resources>) -> String {
     let mut document = existing
@@ -37,8 +40,10 @@ pub fn updated(existing: Option<&str>, name: &str, allocated: Option<Resources>)
                 "name": name,
                 "priority": "koord-batch",
                 "resources": {
-                    "kubernetes.io/batch-cpu": (u64::from(r.vcores) * 1000).to_string(),
-                    "kubernetes.io/batch-memory": (r.memory_mb << 20).to_string(),
+                    "kubernetes.io/batch-cpu":
+                        (u64::from(r.vcores) * 1000 + NM_DAEMON_MILLI_CORES).to_string(),
+                    "kubernetes.io/batch-memory":
+                        ((r.memory_mb << 20) + NM_DAEMON_MEMORY_BYTES).to_string(),
                 }
             })
         }))
@@ -70,13 +75,13 @@ mod tests {
         assert_eq!(allocations.len(), 2);
         assert_eq!(allocations[0]["name"], "hadoop-yarn");
         assert_eq!(
-            allocations[1]["resources"]["kubernetes.io/batch-cpu"],
-            "12000"
+            allocations[1]["resources"]["kubernetes.io/batch-cpu"], "13000",
+            "12 vcores and the daemon's core"
         );
-        // 48 GiB in bytes, not 48 * 10^9 or 49152 * 10^6.
+        // 48 GiB + the daemon's 2 GiB in bytes, not 50 * 10^9 or 51200 * 10^6.
         assert_eq!(
             allocations[1]["resources"]["kubernetes.io/batch-memory"],
-            "51539607552"
+            "53687091200"
         );
     }
 
@@ -88,7 +93,7 @@ mod tests {
         assert_eq!(value["allocations"].as_array().unwrap().len(), 1);
         assert_eq!(
             value["allocations"][0]["resources"]["kubernetes.io/batch-cpu"],
-            "2000"
+            "3000"
         );
         let gone = updated(Some(&second), "p", None);
         assert_eq!(gone, r#"{"allocations":[]}"#);

@@ -657,8 +657,9 @@ pub enum AccountingMode {
     /// NM pods request batch-cpu/batch-memory at the pool ceiling (simple; reserves the ceiling).
     #[default]
     PodRequests,
-    /// NM pods request little; the node annotation `node.koordinator.sh/thirdPartyAllocations`
-    /// carries YARN's current allocation.
+    /// NM containers carry no resources (no cap YARN's containers would share); the node
+    /// annotation `node.koordinator.sh/thirdPartyAllocations` carries YARN's current
+    /// allocation plus the NM daemon's 1 core and 2 GiB.
     ThirdParty,
 }
 

@@ -81,6 +81,32 @@ pub async fn start_drain<R: ResourceManager>(
     })
 }
 
+/// Keeps a draining NM's guarder on its zero target, level-triggered: the guarder's status is
+/// read and, when it holds no zero target (it restarted and forgot it, or the first request
+/// never arrived), the target is sent again with what is left of the deadline. `Ok(true)` when
+/// it had to be sent again.
+pub async fn hold_drain_target(
+    client: &GuarderClient,
+    url: &url::Url,
+    deadline_seconds: u32,
+) -> Result<bool, GuarderError> {
+    let status = client.status(url).await?;
+    if status
+        .target
+        .is_some_and(|target| target.vcores == 0 && target.memory_mb == 0)
+    {
+        return Ok(false);
+    }
+    let target = TargetRequest {
+        vcores: 0,
+        memory_mb: 0,
+        deadline_seconds,
+        reason: "drain: resumed".to_owned(),
+    };
+    client.put_target(url, &target).await?;
+    Ok(true)
+}
+
 /// Removes the pool's label from an NM that leaves; an NM the RM already forgot is fine.
 pub async fn remove_label<R: ResourceManager>(rm: &R, node: &NodeId) -> Result<(), DrainError> {
     match rm.set_node_labels(node, &[]).await {

@@ -87,6 +87,12 @@ impl MetricsReader {
     }
 }
 
+/// How long one read of the RM's node list may take, retries included, in a tick of the loop
+/// and in a reconcile. An RM that accepts connections and answers nothing would otherwise hold
+/// each of them through every retry (some 45 s), and with them the guarders' protection, the
+/// removals and the status.
+pub const RM_READ_BUDGET: Duration = Duration::from_secs(10);
+
 /// The HTTP client towards exporters, Prometheus and guarders: one timeout for connecting and
 /// for the whole answer.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
@@ -341,7 +347,17 @@ impl<R: ResourceManager> VerticalLoop<R> {
     ) -> TickReport {
         let now = Instant::now();
         let now_seconds = now.duration_since(self.epoch).as_secs();
-        let (reports, (mut readings, mut statuses)) = futures::join!(self.rm.nodes(&[]), async {
+        let rm_read = async {
+            tokio::time::timeout(RM_READ_BUDGET, self.rm.nodes(&[]))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(RmError::Timeout {
+                        address: "the active ResourceManager".to_owned(),
+                        seconds: RM_READ_BUDGET.as_secs_f64(),
+                    })
+                })
+        };
+        let (reports, (mut readings, mut statuses)) = futures::join!(rm_read, async {
             futures::join!(self.metrics.read(nms), self.guarder_statuses(nms))
         });
         let (reports, rm_error) = match reports {

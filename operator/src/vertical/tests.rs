@@ -494,6 +494,31 @@ async fn drain_zeroes_the_rm_then_targets_the_guarder_and_label_removal_follows(
 }
 
 #[tokio::test]
+async fn a_restarted_guarder_gets_its_drain_target_back_once() {
+    let rig = rig(1, 10, settings(600, 10)).await;
+    let nm = &rig.nms[0];
+    let client = rig.looper.guarder_client().expect("a guarder client");
+    let url = nm.guarder.as_ref().expect("a guarder");
+    drain::start_drain(
+        rig.looper.resource_manager(),
+        Some(client),
+        nm,
+        1800,
+        "schedule",
+    )
+    .await
+    .unwrap();
+    // Held: nothing to send.
+    assert!(!drain::hold_drain_target(client, url, 1700).await.unwrap());
+    // The sidecar restarts and remembers nothing.
+    *rig.guarders[0].lock().unwrap() = idle_guarder();
+    assert_eq!(target(&rig.guarders[0]), None);
+    assert!(drain::hold_drain_target(client, url, 1700).await.unwrap());
+    assert_eq!(target(&rig.guarders[0]), Some((0, 0)));
+    assert!(!drain::hold_drain_target(client, url, 1690).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_drain_whose_guarder_cannot_be_reached_still_zeroes_the_rm() {
     let rig = rig(1, 10, settings(600, 10)).await;
     let mut nm = rig.nms[0].clone();
