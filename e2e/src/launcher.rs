@@ -11,9 +11,9 @@
 //!   tree (what the pod's PID namespace is in a cluster).
 //!
 //! A guarder that exits is started again, as the kubelet restarts a container of a pod whose
-//! restart policy is `Always`. The NodeManager's process tree runs in a cgroup with the CPU cap the node would put on the
-//! container (`pod_cgroup`). When a pod goes (deleted by the operator), its processes are
-//! stopped.
+//! restart policy is `Always`. The NodeManager's process tree runs in a cgroup with the CPU cap
+//! the node would put on the container (`pod_cgroup`). When a pod goes (deleted by the
+//! operator), its processes are stopped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,6 @@ pub mod audit;
 pub mod chain_world;
 pub mod chart;
 pub mod controller;
-pub mod fault_proxy;
 pub mod launcher;
 pub mod node_metrics;
 pub mod pod_cgroup;
