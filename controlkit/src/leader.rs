@@ -340,9 +340,38 @@ pub async fn keep_leading(api: Api<Lease>, settings: LeaseSettings, leadership: 
     }
 }
 
+/// Drives a controller (`reconciling`, which stops gracefully on a signal) until it ends, or
+/// until `lost` says the Lease was lost: then it returns at once, dropping the reconciles in
+/// flight. They may hang on the very API server the Lease could not be renewed with, and a
+/// replica that no longer leads must exit now; their writes could not pass the fence anyway.
+/// Returns whether leadership was lost.
+pub async fn run_until_lost(
+    reconciling: impl std::future::Future<Output = ()>,
+    lost: tokio::sync::oneshot::Receiver<()>,
+) -> bool {
+    tokio::select! {
+        () = reconciling => false,
+        _ = lost => {
+            tracing::error!("leadership lost: stopping without waiting for reconciles in flight");
+            true
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_lost_lease_stops_the_controller_without_waiting_for_hung_reconciles() {
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+        lost_tx.send(()).unwrap();
+        // A reconcile stuck forever on a hung API server.
+        assert!(run_until_lost(std::future::pending(), lost_rx).await);
+
+        let (_keep, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        assert!(!run_until_lost(std::future::ready(()), lost_rx).await);
+    }
 
     fn lease(holder: &str, renewed: &str, seconds: i32) -> Lease {
         Lease {

@@ -26,6 +26,8 @@ pub const EXPORTER_PORT: u16 = 9320;
 pub const START_CORES: f64 = 7.0;
 /// The YARN label of the `ThirdParty` pool's NMs (the queue may use it too).
 pub const THIRD_PARTY_LABEL: &str = "batch-third-party";
+/// The YARN label of the RM-outage scenario's pool (the queue may use it too).
+pub const OUTAGE_LABEL: &str = "batch-outage";
 
 /// A fake node and what runs on it for the chain.
 #[derive(Debug)]
@@ -116,7 +118,11 @@ impl ChainWorld {
             YarnCluster::start(
                 &hadoop,
                 &YarnOptions {
-                    queue_labels: vec![LABEL.to_owned(), THIRD_PARTY_LABEL.to_owned()],
+                    queue_labels: vec![
+                        LABEL.to_owned(),
+                        THIRD_PARTY_LABEL.to_owned(),
+                        OUTAGE_LABEL.to_owned(),
+                    ],
                     rm_properties: production_acls(),
                     rm_host: Some(CHAIN_RM_ADDRESS.to_owned()),
                     ..YarnOptions::default()

@@ -77,6 +77,8 @@ pub struct Launch<'a> {
     pub env: Vec<(String, String)>,
     /// Folder for its kubeconfig and log.
     pub dir: &'a Path,
+    /// The API server address it is given instead of the cluster's (a proxy in front of it).
+    pub server: Option<String>,
 }
 
 /// Starts a controller as its ServiceAccount.
@@ -87,6 +89,12 @@ pub async fn start(cluster: &Cluster, client: &Client, launch: Launch<'_>) -> Co
         .dir
         .join(format!("{}-{}.kubeconfig", launch.binary, launch.identity));
     cluster.token_kubeconfig(&token, &kubeconfig);
+    if let Some(server) = &launch.server {
+        let text = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig");
+        let mut config: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        config["clusters"][0]["cluster"]["server"] = serde_json::json!(server);
+        std::fs::write(&kubeconfig, config.to_string()).expect("kubeconfig");
+    }
     let port = testkit::free_port();
     let metrics: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
     let mut command = Command::new(testkit::workspace_binary(launch.binary));

@@ -296,18 +296,20 @@ impl World {
         identity: &str,
         extra_args: &[&str],
     ) -> ControllerProcess {
-        self.start_controller_with(binary, account, identity, extra_args, Vec::new())
+        self.launch_controller(binary, account, identity, extra_args, Vec::new(), None)
             .await
     }
 
-    /// [`World::start_controller`] with more environment.
-    pub async fn start_controller_with(
+    /// Starts `binary run` as [`World::start_controller`] does, with more environment, reaching
+    /// the API server at `server` when given (a proxy in front of it).
+    async fn launch_controller(
         &self,
         binary: &str,
         account: &str,
         identity: &str,
         extra_args: &[&str],
         env: Vec<(String, String)>,
+        server: Option<String>,
     ) -> ControllerProcess {
         self.install_chart().await;
         let mut args = vec!["run".to_owned()];
@@ -322,6 +324,7 @@ impl World {
                 identity,
                 env,
                 dir: &self.dir,
+                server,
             },
         )
         .await
@@ -347,13 +350,32 @@ impl World {
         rm_address: &str,
         env: Vec<(String, String)>,
     ) {
+        self.start_operator_process(identity, rm_address, env, None)
+            .await;
+    }
+
+    /// Starts an operator replica `identity` that reaches the API server through `server` (a
+    /// proxy in front of it).
+    pub async fn start_operator_through(&self, identity: &str, server: String) {
+        self.start_operator_process(identity, RM_ADDRESS, Vec::new(), Some(server))
+            .await;
+    }
+
+    async fn start_operator_process(
+        &self,
+        identity: &str,
+        rm_address: &str,
+        env: Vec<(String, String)>,
+        server: Option<String>,
+    ) {
         let process = self
-            .start_controller_with(
+            .launch_controller(
                 "elastic-yarn-operator",
                 "elastic-yarn-operator",
                 identity,
                 &[&format!("--allow-egress-cidr={rm_address}/32")],
                 env,
+                server,
             )
             .await;
         self.operators.lock().await.push(process);

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
                 600
             ),
             scenario!(two_pools_on_one_node_divide_it, 300),
+            scenario!(the_rm_hung_for_minutes_loses_nothing, 600),
         ],
     )
 }

@@ -27,10 +27,16 @@ fn main() -> ExitCode {
             scenario!(a_node_that_dies_during_its_drain_stops_nothing_else, 240),
             scenario!(deleting_a_pool_leaves_nothing_behind, 180),
             scenario!(pools_may_not_point_the_operator_at_the_cluster_itself, 120),
+            scenario!(
+                a_guarder_running_as_the_nodemanager_user_passes_pod_security_baseline,
+                180
+            ),
             scenario!(static_addresses_with_real_bind_and_kdc, 300),
             scenario!(one_leader_acts_at_a_time, 240),
             scenario!(a_frozen_leader_wakes_up_and_does_nothing, 240),
             scenario!(a_drain_survives_the_death_of_the_leader, 240),
+            scenario!(a_leader_cut_off_from_the_api_server_steps_down_at_once, 300),
+            scenario!(expired_watches_are_listed_again, 300),
             scenario!(controllers_use_exactly_what_the_chart_grants, 60),
         ],
     )

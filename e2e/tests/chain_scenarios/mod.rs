@@ -2,6 +2,7 @@
 
 mod drain;
 mod kerberos;
+mod outage;
 mod reaction;
 mod shared_node;
 mod sizing;
@@ -10,6 +11,7 @@ mod third_party;
 
 pub use drain::*;
 pub use kerberos::*;
+pub use outage::*;
 pub use reaction::*;
 pub use shared_node::*;
 pub use sizing::*;

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use elastic_yarn_e2e::audit::{AuditEvent, events_of, service_account_user};
 use elastic_yarn_e2e::chart::RELEASE_NAMESPACE;
+use elastic_yarn_e2e::fault_proxy::FaultProxy;
 use elastic_yarn_e2e::pools::{
     self, hadoop_conf, manifest, node_manager_pods, node_of, register, resident, running,
     wait_for_running,
 };
 use elastic_yarn_e2e::runner::wait_for;
+use elastic_yarn_e2e::watch_proxy::WatchProxy;
 use elastic_yarn_e2e::world::World;
 use elastic_yarn_operator::yarn::Capacity;
 use jiff::Timestamp;
@@ -53,6 +55,46 @@ async fn pool_on_one_node(world: &World, name: &str) -> (String, String) {
     pools::create(&world.client, &manifest(world, &ns, name, name, resident())).await;
     wait_for_running(world, &ns, name, &[&node]).await;
     (ns, node)
+}
+
+/// The local control plane's audit log, or `None` (said) on a cluster given by `KUBECONFIG`.
+fn audit_log_for(world: &World, scenario: &str) -> Option<&'static std::path::Path> {
+    let log = world.cluster.audit_log();
+    if log.is_none() {
+        println!(
+            "{scenario}: needs the local control plane's audit log; not checked on this cluster"
+        );
+    }
+    log
+}
+
+/// When the replica with `next_credential` first wrote, and the writes of the replica with
+/// `old_credential` received from that moment on (or from `since`, when earlier), as lines.
+fn writes_after_takeover(
+    log: &std::path::Path,
+    old_credential: &str,
+    next_credential: &str,
+    since: Option<Timestamp>,
+) -> (Timestamp, Vec<String>) {
+    let events = events_of(
+        log,
+        &service_account_user(RELEASE_NAMESPACE, "elastic-yarn-operator"),
+    );
+    let first_of_next = acting_writes(&events, next_credential)
+        .map(|e| e.request_received_timestamp)
+        .min()
+        .expect("the next leader wrote");
+    let from = since.map_or(first_of_next, |since| since.min(first_of_next));
+    let late = acting_writes(&events, old_credential)
+        .filter(|e| e.request_received_timestamp >= from)
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e.request_received_timestamp, e.verb, e.request_uri
+            )
+        })
+        .collect();
+    (first_of_next, late)
 }
 
 /// Sends `signal` to the `leader` replica; returns its credential and `next`'s.
@@ -103,10 +145,7 @@ async fn next_leader_acts(world: &World, next: &str, ns: &str, pool: &str, node:
 }
 
 pub async fn one_leader_acts_at_a_time(world: Arc<World>) {
-    let Some(log) = world.cluster.audit_log() else {
-        println!(
-            "one_leader_acts_at_a_time: needs the local control plane's audit log; not checked on this cluster"
-        );
+    let Some(log) = audit_log_for(&world, "one_leader_acts_at_a_time") else {
         return;
     };
     world.operator().await;
@@ -168,10 +207,7 @@ pub async fn one_leader_acts_at_a_time(world: Arc<World>) {
 /// The leader is frozen (SIGSTOP) past its Lease; another takes over and acts; the frozen one
 /// wakes (SIGCONT) and, its leadership stale, writes nothing before it steps down.
 pub async fn a_frozen_leader_wakes_up_and_does_nothing(world: Arc<World>) {
-    let Some(log) = world.cluster.audit_log() else {
-        println!(
-            "a_frozen_leader_wakes_up_and_does_nothing: needs the local control plane's audit log; not checked on this cluster"
-        );
+    let Some(log) = audit_log_for(&world, "a_frozen_leader_wakes_up_and_does_nothing") else {
         return;
     };
     world.operator().await;
@@ -206,33 +242,17 @@ pub async fn a_frozen_leader_wakes_up_and_does_nothing(world: Arc<World>) {
     )
     .await;
 
-    let events = events_of(
-        log,
-        &service_account_user(RELEASE_NAMESPACE, "elastic-yarn-operator"),
-    );
-    let first_of_next = acting_writes(&events, &next_credential)
-        .map(|e| e.request_received_timestamp)
-        .min()
-        .expect("the next leader wrote");
     // A request in flight when the process froze may still land; nothing may land once the
     // other replica acts, or after the frozen one wakes.
-    let after_waking: Vec<&AuditEvent> = acting_writes(&events, &frozen_credential)
-        .filter(|e| e.request_received_timestamp >= first_of_next.min(woke_at))
-        .collect();
+    let (first_of_next, after_waking) =
+        writes_after_takeover(log, &frozen_credential, &next_credential, Some(woke_at));
     println!(
         "frozen leader: {frozen} frozen at {frozen_at}, {next} first wrote at {first_of_next}, {frozen} woke at {woke_at} and wrote {} times after that",
         after_waking.len()
     );
     assert!(
         after_waking.is_empty(),
-        "the frozen replica wrote after it lost the Lease: {:?}",
-        after_waking
-            .iter()
-            .map(|e| format!(
-                "{} {} {}",
-                e.request_received_timestamp, e.verb, e.request_uri
-            ))
-            .collect::<Vec<_>>()
+        "the frozen replica wrote after it lost the Lease: {after_waking:?}"
     );
 }
 
@@ -318,5 +338,129 @@ pub async fn a_drain_survives_the_death_of_the_leader(world: Arc<World>) {
             .await
             .is_empty(),
         "no new NM on the ineligible node"
+    );
+}
+
+/// The API server stops answering the leader: every byte between them is held by a proxy and
+/// no connection closes, so each of its requests hangs (its reconciles too). It steps down at
+/// its renew deadline and exits at once, without waiting for the reconciles stuck on the hung
+/// connections; the next replica takes over and acts. The held connections are then cut, as a
+/// partition drops its packets: the cut-off replica wrote nothing once the next one acted.
+pub async fn a_leader_cut_off_from_the_api_server_steps_down_at_once(world: Arc<World>) {
+    let Some(log) = audit_log_for(
+        &world,
+        "a_leader_cut_off_from_the_api_server_steps_down_at_once",
+    ) else {
+        return;
+    };
+    world.operator().await;
+    let upstream: std::net::SocketAddr = world
+        .cluster
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the API server's address");
+    let proxy = FaultProxy::start(upstream).await;
+    let cut = "operator-e";
+    lead_through(&world, cut, format!("https://{}", proxy.address)).await;
+    let (ns, node) = pool_on_one_node(&world, "cutoff").await;
+
+    let next = "operator-f";
+    world.start_operator(next).await;
+    proxy.hang(true);
+    let hung_at = std::time::Instant::now();
+    let exited_after = wait_for(
+        "the cut-off leader to step down and exit",
+        Duration::from_secs(45),
+        || async {
+            let mut operators = world.operators.lock().await;
+            let process = operators.iter_mut().find(|o| o.identity == cut)?;
+            (!process.process.running()).then(|| hung_at.elapsed())
+        },
+    )
+    .await;
+    next_leader_acts(&world, next, &ns, "cutoff", &node).await;
+    proxy.cut();
+
+    let (cut_credential, next_credential) = {
+        let operators = world.operators.lock().await;
+        let credential = |identity: &str| {
+            operators
+                .iter()
+                .find(|o| o.identity == identity)
+                .map(|o| o.credential.clone())
+                .expect("the replica")
+        };
+        (credential(cut), credential(next))
+    };
+    let (first_of_next, late) = writes_after_takeover(log, &cut_credential, &next_credential, None);
+    println!(
+        "cut-off leader: exited {exited_after:.1?} after the API server stopped answering it; {next} first wrote at {first_of_next}"
+    );
+    assert!(
+        late.is_empty(),
+        "the cut-off replica wrote once the next one acted: {late:?}"
+    );
+}
+
+/// Starts replica `identity` reaching the API server at `server` (a proxy in front of it) and
+/// kills every other replica, so that it leads.
+async fn lead_through(world: &World, identity: &str, server: String) {
+    world.start_operator_through(identity, server).await;
+    for operator in world.operators.lock().await.iter_mut() {
+        if operator.identity != identity {
+            operator.process.signal("KILL");
+        }
+    }
+    wait_for(
+        "the replica behind the proxy to lead",
+        Duration::from_secs(90),
+        || async { (holder(world).await.as_deref() == Some(identity)).then_some(()) },
+    )
+    .await;
+}
+
+/// The API server expires the leader's watches, as after a long disconnection or an etcd
+/// compaction: every watch stream ends and the next watch of each resource gets `410 Expired`.
+/// The operator lists again and goes on acting: it recreates a deleted NM pod (the pod watch)
+/// and runs a pool made afterwards (the pool and node watches).
+pub async fn expired_watches_are_listed_again(world: Arc<World>) {
+    let Some(control_plane) = world.cluster.local.as_ref() else {
+        println!(
+            "expired_watches_are_listed_again: needs the local control plane's certificate; not checked on this cluster"
+        );
+        return;
+    };
+    world.operator().await;
+    let proxy = WatchProxy::start(
+        &world.cluster.server,
+        control_plane.dir(),
+        &world.cluster.ca_pem,
+    )
+    .await;
+    let identity = "operator-g";
+    lead_through(&world, identity, format!("https://{}", proxy.address)).await;
+    let (ns, node) = pool_on_one_node(&world, "expired").await;
+
+    proxy.expire_watches();
+    let expired = wait_for(
+        "the pool, pod and node watches to get 410 Expired",
+        Duration::from_secs(60),
+        || async {
+            let paths = proxy.expired_paths();
+            ["elasticnodepools", "/pods", "/nodes"]
+                .iter()
+                .all(|kind| paths.iter().any(|p| p.ends_with(kind)))
+                .then_some(paths)
+        },
+    )
+    .await;
+    proxy.stop_expiring();
+    next_leader_acts(&world, identity, &ns, "expired", &node).await;
+    pool_on_one_node(&world, "expired-after").await;
+    assert_eq!(holder(&world).await.as_deref(), Some(identity));
+    println!(
+        "expired watches: {} answered 410 ({expired:?}); the operator listed again and acted",
+        proxy.expired()
     );
 }

@@ -3,6 +3,7 @@
 mod addresses;
 mod chart;
 mod leader;
+mod pod_security;
 mod pools;
 mod rbac;
 mod rules;
@@ -14,8 +15,10 @@ pub use chart::{
 };
 pub use leader::{
     a_drain_survives_the_death_of_the_leader, a_frozen_leader_wakes_up_and_does_nothing,
+    a_leader_cut_off_from_the_api_server_steps_down_at_once, expired_watches_are_listed_again,
     one_leader_acts_at_a_time,
 };
+pub use pod_security::a_guarder_running_as_the_nodemanager_user_passes_pod_security_baseline;
 pub use pools::{
     a_node_that_dies_during_its_drain_stops_nothing_else, deleting_a_pool_leaves_nothing_behind,
     pool_follows_spec_and_node_changes, pools_may_not_point_the_operator_at_the_cluster_itself,

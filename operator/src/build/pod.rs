@@ -315,11 +315,15 @@ fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Co
         security_context: Some(SecurityContext {
             read_only_root_filesystem: Some(true),
             allow_privilege_escalation: Some(false),
-            // KILL: signal the NM's containers, which run as other users; SYS_PTRACE: read their
-            // /proc/<pid>/environ to find CONTAINER_ID.
             capabilities: Some(Capabilities {
                 drop: Some(vec!["ALL".to_owned()]),
-                add: Some(vec!["KILL".to_owned(), "SYS_PTRACE".to_owned()]),
+                // Running as the containers' own user (`runAs`), it reads their environment and
+                // signals them as their owner. Otherwise KILL signals containers that run as
+                // other users, and SYS_PTRACE reads their /proc/<pid>/environ for CONTAINER_ID.
+                add: guarder
+                    .run_as
+                    .is_none()
+                    .then(|| vec!["KILL".to_owned(), "SYS_PTRACE".to_owned()]),
             }),
             ..SecurityContext::default()
         }),
@@ -467,6 +471,10 @@ pub fn node_manager_pod(
                     type_: "RuntimeDefault".to_owned(),
                     localhost_profile: None,
                 }),
+                // The NM and the guarder as one user: see `guarder.runAs`.
+                run_as_user: spec.guarder.run_as.map(|run_as| run_as.user),
+                run_as_group: spec.guarder.run_as.map(|run_as| run_as.group),
+                run_as_non_root: spec.guarder.run_as.map(|_| true),
                 ..PodSecurityContext::default()
             }),
             hostname: Some(hostname),

@@ -263,6 +263,40 @@ fn static_address_gives_host_name_cni_annotation_and_keytab() {
 }
 
 #[test]
+fn a_guarder_running_as_the_containers_user_needs_no_capability() {
+    let mut pool = pool(NIGHTLY);
+    let capabilities = |pod: &Pod| {
+        container(pod, GUARDER_CONTAINER)
+            .security_context
+            .as_ref()
+            .and_then(|c| c.capabilities.clone())
+            .unwrap()
+    };
+    // Containers of other users (LinuxContainerExecutor): KILL and SYS_PTRACE, no user forced.
+    let pod = build(&pool, &slot("worker-1"));
+    assert_eq!(
+        capabilities(&pod).add,
+        Some(vec!["KILL".to_owned(), "SYS_PTRACE".to_owned()])
+    );
+    let context = pod.spec.as_ref().unwrap().security_context.clone().unwrap();
+    assert_eq!((context.run_as_user, context.run_as_non_root), (None, None));
+
+    pool.spec.guarder.run_as = Some(crate::crd::RunAs {
+        user: 1000,
+        group: 1001,
+    });
+    let pod = build(&pool, &slot("worker-1"));
+    let added = capabilities(&pod);
+    assert_eq!(added.add, None);
+    assert_eq!(added.drop, Some(vec!["ALL".to_owned()]));
+    // The NM, its containers and the guarder: one user and group, never root.
+    let context = pod.spec.as_ref().unwrap().security_context.clone().unwrap();
+    assert_eq!(context.run_as_user, Some(1000));
+    assert_eq!(context.run_as_group, Some(1001));
+    assert_eq!(context.run_as_non_root, Some(true));
+}
+
+#[test]
 fn datasets_drain_and_guarder_options_reach_the_pod() {
     let mut pool = pool(NIGHTLY);
     pool.spec.datasets = vec![DatasetMount {

@@ -307,13 +307,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
 
     let controller = Controller::new(pools, watcher::Config::default());
     let store = controller.store();
-    let stop = async move {
-        tokio::select! {
-            () = shutdown => tracing::info!("shutting down on signal"),
-            _ = lost_rx => tracing::error!("leadership lost: stopping"),
-        }
-    };
-    controller
+    let reconciling = controller
         .owns(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().labels(
@@ -331,16 +325,24 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
             },
         )
-        .graceful_shutdown_on(stop)
+        .graceful_shutdown_on(async move {
+            shutdown.await;
+            tracing::info!("shutting down on signal");
+        })
         .run(reconcile, error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    // On a signal, reconciles in flight finish first; on a lost Lease, they are dropped.
+    leader::run_until_lost(reconciling, lost_rx).await;
     tracing::info!("reconciles stopped");
     healthy.store(false, Ordering::Relaxed);
     metrics.leader.set(0);
     renewer.abort();
     tracing::info!("stopping the pools' loops");
-    ctx.runtimes.lock().await.clear();
+    // (Bounded: the process ends anyway, and the runtime's shutdown stops what is left.)
+    match tokio::time::timeout(Duration::from_secs(5), ctx.runtimes.lock()).await {
+        Ok(mut runtimes) => runtimes.clear(),
+        Err(_) => tracing::warn!("the pools' loops were busy; they stop with the process"),
+    }
     server.abort();
     tracing::info!("stopped");
     Ok(())

@@ -563,6 +563,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         claimed = got;
     }
     let mut respec = Vec::new();
+    let mut refused = Vec::new();
     for node in &plan.run {
         let slot = NodeManagerSlot {
             node: node.clone(),
@@ -592,7 +593,18 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
                 tracing::info!(pod = %name, message = %status.message, "pod spec changed");
                 respec.push(node.clone());
             }
-            Err(error) => return Err(error.into()),
+            // Refused for this node alone (an admission policy, a quota): said on its row and
+            // in an Event; the other NMs go on.
+            Err(error) => {
+                let category = pod_write_category(&error);
+                // The API server's own words, not the client's dump of its Status.
+                let message = match &error {
+                    kube::Error::Api(status) => status.message.clone(),
+                    other => other.to_string(),
+                };
+                node_manager_failed(ctx, &pool, node, "CreateFailed", category, &message).await;
+                refused.push(node.clone());
+            }
         }
     }
     for node in respec {
@@ -716,7 +728,14 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         .ok()
         .and_then(|problems| problems.get(&pool_ref.uid).cloned())
         .unwrap_or_default();
-    let rows = status_rows(&views, &plan, &reports, &step_problems, &observed_now);
+    let mut rows = status_rows(&views, &plan, &reports, &step_problems, &observed_now);
+    rows.extend(refused_rows(
+        &pool_ref.name,
+        &refused,
+        &views,
+        &step_problems,
+    ));
+    rows.sort_by(|a, b| a.node.cmp(&b.node));
     let starting = rm_reachable
         && rows
             .iter()
@@ -775,6 +794,10 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     }
     // An unreachable RM is asked again soon, so that the condition clears soon after it is back.
     if !rm_reachable {
+        wait = wait.min(RM_RECHECK);
+    }
+    // A refused pod is tried again soon (the policy or quota that refused it may change).
+    if !refused.is_empty() {
         wait = wait.min(RM_RECHECK);
     }
     // A draining NM's guarder may restart and forget its target: look again soon.
@@ -1125,6 +1148,38 @@ fn status_rows(
         .collect();
     rows.sort_by(|a, b| a.node.cmp(&b.node));
     rows
+}
+
+/// Rows for NMs whose pod the API server refused: no pod, no address, the refusal as problem.
+fn refused_rows(
+    pool: &str,
+    refused: &[String],
+    views: &[PodView],
+    step_problems: &BTreeMap<String, NodeManagerProblem>,
+) -> Vec<NodeManagerStatus> {
+    refused
+        .iter()
+        .filter(|node| !views.iter().any(|v| &v.node == *node))
+        .map(|node| NodeManagerStatus {
+            node: node.clone(),
+            pod: names::node_manager_pod_name(pool, node),
+            ip: None,
+            yarn_node_id: None,
+            capacity: NmResources::default(),
+            used: NmResources::default(),
+            state: NodeManagerState::Starting,
+            problem: step_problems.get(node).cloned(),
+        })
+        .collect()
+}
+
+/// The stable category of a refused pod write.
+fn pod_write_category(error: &kube::Error) -> &'static str {
+    match error {
+        kube::Error::Api(status) if status.code == 403 => "forbidden",
+        kube::Error::Api(status) if status.code == 422 || status.code == 400 => "invalid",
+        _ => "kubernetes",
+    }
 }
 
 /// The RM client's settings for a pool, with the installation's CA bundle.

@@ -627,6 +627,25 @@ pub struct GuarderSpec {
     #[serde(default = "default_guarder_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
+    /// The user and group the NodeManager and its YARN containers run as, for NMs whose
+    /// containers run as the NM's own user (DefaultContainerExecutor). Both containers of the
+    /// pod then run as them, and the guarder needs no capability at all: it reads the
+    /// containers' environment and signals them as their owner (the pod passes Pod Security
+    /// `baseline`). Unset: the guarder keeps `KILL` and `SYS_PTRACE` to find and signal
+    /// containers that run as other users (LinuxContainerExecutor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<RunAs>,
+}
+
+/// A non-root user and its group, by number.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub struct RunAs {
+    /// User id (not root).
+    #[schemars(range(min = 1, max = 2_147_483_647))]
+    pub user: i64,
+    /// Group id.
+    #[schemars(range(min = 0, max = 2_147_483_647))]
+    pub group: i64,
 }
 
 const fn default_grace_period() -> u32 {
@@ -647,6 +666,7 @@ impl Default for GuarderSpec {
             spark_decommission: true,
             application_masters: ApplicationMasterPolicy::default(),
             port: default_guarder_port(),
+            run_as: None,
         }
     }
 }

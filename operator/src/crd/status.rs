@@ -81,7 +81,8 @@ pub struct NodeManagerStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeManagerProblem {
-    /// The step: `Label`, `Drain`, `Removal` (reconcile), `Resize`, `Metrics` (vertical loop).
+    /// The step: `Create`, `Label`, `Drain`, `Removal` (reconcile), `Resize`, `Metrics`
+    /// (vertical loop).
     pub step: String,
     /// Stable error category, as in the `elastic_yarn_operator_failures_total` metric.
     pub category: String,

@@ -203,24 +203,22 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
             let _ = lost_tx.send(());
         })
     };
-    let stop = async move {
-        tokio::select! {
-            () = shutdown => tracing::info!("shutting down on signal"),
-            _ = lost_rx => tracing::error!("leadership lost: stopping"),
-        }
-    };
     // A claim changes a StaticIP, which wakes its pool: debounce so a burst of claims costs
     // one pass.
-    Controller::new(pools, watcher::Config::default())
+    let reconciling = Controller::new(pools, watcher::Config::default())
         .owns(
             Api::<StaticIP>::all(client.clone()),
             watcher::Config::default(),
         )
         .with_config(ControllerConfig::default().debounce(Duration::from_secs(2)))
-        .graceful_shutdown_on(stop)
+        .graceful_shutdown_on(async move {
+            shutdown.await;
+            tracing::info!("shutting down on signal");
+        })
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    // On a signal, reconciles in flight finish first; on a lost Lease, they are dropped.
+    leader::run_until_lost(reconciling, lost_rx).await;
     healthy.store(false, Ordering::Relaxed);
     renewer.abort();
     server.abort();
