@@ -251,45 +251,61 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
 
 fn validate_file(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let text = manifest::read(file)?;
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("{} is not YAML", file.display()))?;
+    let verdict =
+        validate_text(&text, Timestamp::now()).with_context(|| format!("{}", file.display()))?;
+    match &verdict {
+        Verdict::Valid(summary) => println!("{}: {summary}", file.display()),
+        Verdict::Refused(problems) => {
+            for problem in problems {
+                println!("{}: {problem}", file.display());
+            }
+        }
+    }
+    Ok(match verdict {
+        Verdict::Valid(_) => ExitCode::SUCCESS,
+        Verdict::Refused(_) => ExitCode::FAILURE,
+    })
+}
+
+/// What `validate` says of a manifest that parses.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Accepted; a one-line summary.
+    Valid(String),
+    /// Refused, with what the CEL rules and the operator's checks found.
+    Refused(Vec<String>),
+}
+
+/// Validates a pool manifest's text (a whole ElasticNodePool or its spec) as the operator
+/// would: the CRD's CEL rules, then every check of [`validate`]. `Err` when the text is nested
+/// too deep, is not YAML or is not a pool spec.
+pub fn validate_text(text: &str, now: Timestamp) -> anyhow::Result<Verdict> {
+    manifest::check_nesting(text)?;
+    let value: serde_yaml::Value = serde_yaml::from_str(text).context("not YAML")?;
     let spec_value = match value.get("spec") {
         Some(spec) if value.get("kind").is_some() => spec.clone(),
         _ => value,
     };
-    let spec: ElasticNodePoolSpec = serde_yaml::from_value(spec_value)
-        .with_context(|| format!("{} is not an ElasticNodePool spec", file.display()))?;
+    let spec: ElasticNodePoolSpec =
+        serde_yaml::from_value(spec_value).context("not an ElasticNodePool spec")?;
     let pool = ElasticNodePool::new("validate", spec.clone());
-    let mut failed = false;
+    let mut problems = Vec::new();
     if let Err(errors) = pool.validate_cel() {
-        failed = true;
-        println!(
-            "{}: refused by the CRD's CEL rules:\n{errors:?}",
-            file.display()
-        );
+        problems.push(format!("refused by the CRD's CEL rules:\n{errors:?}"));
     }
-    match validate(&spec, Timestamp::now()) {
-        Ok(validated) => {
-            if !failed {
-                println!(
-                    "{}: valid ({:?} lifecycle, {} policy, {} ResourceManager address(es))",
-                    file.display(),
-                    spec.lifecycle.mode,
-                    validated.policy,
-                    validated.resource_managers.len()
-                );
-            }
-        }
+    match validate(&spec, now) {
+        Ok(validated) if problems.is_empty() => Ok(Verdict::Valid(format!(
+            "valid ({:?} lifecycle, {} policy, {} ResourceManager address(es))",
+            spec.lifecycle.mode,
+            validated.policy,
+            validated.resource_managers.len()
+        ))),
+        Ok(_) => Ok(Verdict::Refused(problems)),
         Err(errors) => {
-            failed = true;
-            println!("{}: {errors}", file.display());
+            problems.push(errors.to_string());
+            Ok(Verdict::Refused(problems))
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// Runs a parsed command line.

@@ -23,13 +23,18 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
     );
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let depth = flow_nesting(&text);
+    check_nesting(&text).with_context(|| path.display().to_string())?;
+    Ok(text)
+}
+
+/// Refuses a manifest text nested deeper than [`MAX_FLOW_NESTING`] before any YAML parser sees it.
+pub fn check_nesting(text: &str) -> anyhow::Result<()> {
+    let depth = flow_nesting(text);
     anyhow::ensure!(
         depth <= MAX_FLOW_NESTING,
-        "{} nests [ and {{ {depth} deep; at most {MAX_FLOW_NESTING} are accepted",
-        path.display()
+        "the manifest nests [ and {{ {depth} deep; at most {MAX_FLOW_NESTING} are accepted"
     );
-    Ok(text)
+    Ok(())
 }
 
 /// The deepest nesting of YAML flow collections in `text`, outside quotes and comments.
@@ -71,7 +76,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("deep.yaml");
         std::fs::write(&deep, "spec: ".to_owned() + &"[".repeat(200_000)).unwrap();
-        let error = read(&deep).unwrap_err().to_string();
+        let error = format!("{:#}", read(&deep).unwrap_err());
+        assert!(error.contains("deep.yaml"), "{error}");
         assert!(error.contains("200000 deep"), "{error}");
         let large = dir.path().join("large.yaml");
         std::fs::write(&large, "a".repeat((MAX_MANIFEST_BYTES + 1) as usize)).unwrap();

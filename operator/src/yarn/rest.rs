@@ -574,15 +574,15 @@ impl ResourceManager for RestResourceManager {
             let names: Vec<&str> = states.iter().map(|state| state.as_str()).collect();
             call.query.push(("states", names.join(",")));
         }
-        let answer: NodesAnswer = self.get_json(call).await?;
-        Ok(answer.nodes.map(|list| list.node).unwrap_or_default())
+        let answer = self.execute(&call).await?;
+        decode_nodes(&answer.body)
     }
 
     async fn node(&self, id: &NodeId) -> Result<NodeReport, RmError> {
-        let answer: NodeAnswer = self
-            .get_json(Call::get("node", format!("nodes/{id}")))
+        let answer = self
+            .execute(&Call::get("node", format!("nodes/{id}")))
             .await?;
-        Ok(answer.node)
+        decode_node(&answer.body)
     }
 
     async fn resize(
@@ -734,6 +734,18 @@ fn cluster_base(address: &str) -> Result<Url, RmError> {
     }
     url.join(CLUSTER_PATH)
         .map_err(|err| invalid(&err.to_string()))
+}
+
+/// The nodes of a `GET /nodes` answer, in any of the RM's JSON notations.
+pub fn decode_nodes(body: &[u8]) -> Result<Vec<NodeReport>, RmError> {
+    let answer: NodesAnswer = decode("nodes", body)?;
+    Ok(answer.nodes.map(|list| list.node).unwrap_or_default())
+}
+
+/// The node of a `GET /nodes/{id}` answer.
+pub fn decode_node(body: &[u8]) -> Result<NodeReport, RmError> {
+    let answer: NodeAnswer = decode("node", body)?;
+    Ok(answer.node)
 }
 
 fn decode<T: DeserializeOwned>(call: &'static str, body: &[u8]) -> Result<T, RmError> {
