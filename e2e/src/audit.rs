@@ -28,6 +28,10 @@ pub struct AuditEvent {
     /// The request's path and query.
     #[serde(rename = "requestURI")]
     pub request_uri: String,
+    /// What the API server noted: `authorization.k8s.io/decision` (`allow`, `forbid`), Pod
+    /// Security's policy, ...
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The authenticated user.
@@ -87,9 +91,13 @@ impl AuditEvent {
         ))
     }
 
-    /// Whether the API server refused it for lack of permission.
+    /// Whether the API server refused it for lack of permission: the authorizer's decision,
+    /// not an admission plugin's 403 (Pod Security refusing a pod is not an RBAC gap).
     pub fn forbidden(&self) -> bool {
-        self.response_status.as_ref().is_some_and(|s| s.code == 403)
+        match self.annotations.get("authorization.k8s.io/decision") {
+            Some(decision) => decision == "forbid",
+            None => self.response_status.as_ref().is_some_and(|s| s.code == 403),
+        }
     }
 
     /// Whether it changes something.

@@ -39,19 +39,25 @@ pub async fn two_pools_on_one_node_divide_it(world: Arc<ChainWorld>) {
         launched.iter().all(|nm| nm.node == node.name),
         "{launched:?}"
     );
-    // Both grown as far as the node allows, and then steady.
-    let capacities = wait_for(
-        "both NMs sized, the first at the ceiling",
-        Duration::from_secs(120),
-        || async {
-            let mut capacities = Vec::new();
-            for nm in &launched {
-                capacities.push(rm_capacity(&world, &nm.node_id).await?.vcores);
+    // Both grown (which one first, and so which one holds more, depends on the order of their
+    // ticks), and then steady.
+    let seen = std::sync::Mutex::new(Vec::<Vec<u32>>::new());
+    let capacities = wait_for("both NMs sized", Duration::from_secs(180), || async {
+        let mut capacities = Vec::new();
+        for nm in &launched {
+            capacities.push(rm_capacity(&world, &nm.node_id).await?.vcores);
+        }
+        {
+            let mut seen = seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.last() != Some(&capacities) {
+                eprintln!("  shared node: capacities {capacities:?}");
+                seen.push(capacities.clone());
             }
-            (capacities.contains(&CEILING) && capacities.iter().all(|v| *v > 1))
-                .then_some(capacities)
-        },
-    )
+        }
+        capacities.iter().all(|v| *v > 1).then_some(capacities)
+    })
     .await;
     // A few more loop periods: nothing grows past the node.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -67,6 +73,10 @@ pub async fn two_pools_on_one_node_divide_it(world: Arc<ChainWorld>) {
     let total: u32 = settled.iter().sum();
     eprintln!(
         "  two pools on one node offering {SHARED_CORES} cores: their NMs hold {settled:?} vcores ({total} in all; one NM alone would get {ONE_NM_ALONE})"
+    );
+    assert!(
+        settled.iter().all(|v| *v <= CEILING),
+        "within the pools' ceiling: {settled:?}"
     );
     assert!(
         total <= ONE_NM_ALONE,

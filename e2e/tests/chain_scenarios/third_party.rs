@@ -86,7 +86,9 @@ pub async fn a_third_party_nodemanager_lets_its_containers_use_their_allocation(
         .vcores;
     wait_for_allocation(k8s, &node.name, &((allocated + 1) * 1000).to_string()).await;
 
-    // A 1-core cap would hold the container (and the NM) to at most one core in every window.
+    // A 1-core cap would hold the container (and the NM) to at most one core in every window
+    // (CFS enforces the quota every 100 ms); the other work of a 2-core test machine may take
+    // some of the second core.
     let cores = wait_for(
         "the 2-vcore container to use more than one core",
         Duration::from_secs(120),
@@ -95,7 +97,7 @@ pub async fn a_third_party_nodemanager_lets_its_containers_use_their_allocation(
             let cores = tokio::task::spawn_blocking(move || worker_cores(&cgroup))
                 .await
                 .ok()?;
-            (cores > 1.2).then_some(cores)
+            (cores > 1.1).then_some(cores)
         },
     )
     .await;
