@@ -90,11 +90,11 @@ async fn pump(
     mut hung: watch::Receiver<Flow>,
 ) {
     let mut buffer = vec![0u8; 64 * 1024];
+    let mut cut = hung.clone();
     loop {
         if moving(&mut hung).await.is_err() {
             return;
         }
-        let mut cut = hung.clone();
         let read = tokio::select! {
             read = from.read(&mut buffer) => match read {
                 Ok(0) | Err(_) => return,

@@ -29,11 +29,12 @@ impl Drop for Children {
     }
 }
 
-/// A container's launch shell with `CONTAINER_ID`, as `uid` (`None`: this process' user).
+/// A container's process with `CONTAINER_ID`, as `uid` (`None`: this process' user); the shell
+/// execs it, so that killing the child leaves no `sleep` behind.
 fn container(id: &str, uid: Option<u32>) -> Child {
     let mut command = Command::new("bash");
     command
-        .args(["-c", "sleep 600 & wait $!"])
+        .args(["-c", "exec sleep 600"])
         .env("CONTAINER_ID", id);
     if let Some(uid) = uid {
         command.uid(uid).gid(uid);

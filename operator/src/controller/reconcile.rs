@@ -798,7 +798,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
     }
     // A refused pod is tried again soon (the policy or quota that refused it may change).
     if !refused.is_empty() {
-        wait = wait.min(RM_RECHECK);
+        wait = wait.min(REFUSED_POD_RECHECK);
     }
     // A draining NM's guarder may restart and forget its target: look again soon.
     if views.iter().any(|v| v.drain_deadline.is_some()) {
@@ -1177,7 +1177,8 @@ fn refused_rows(
 fn pod_write_category(error: &kube::Error) -> &'static str {
     match error {
         kube::Error::Api(status) if status.code == 403 => "forbidden",
-        kube::Error::Api(status) if status.code == 422 || status.code == 400 => "invalid",
+        // (A 422, a running pod refusing a changed spec, is a respec, not a failure.)
+        kube::Error::Api(status) if status.code == 400 => "invalid",
         _ => "kubernetes",
     }
 }
@@ -1238,6 +1239,8 @@ async fn egress_denials(ctx: &Context, uid: &str, validated: &ValidatedPool) -> 
 const STARTING_RECHECK: Duration = Duration::from_secs(5);
 /// How soon an unreachable RM is asked again.
 const RM_RECHECK: Duration = Duration::from_secs(15);
+/// How soon an NM pod the API server refused is tried again.
+const REFUSED_POD_RECHECK: Duration = Duration::from_secs(15);
 /// How often draining NMs' guarders are checked for their target.
 const DRAIN_RECHECK: Duration = Duration::from_secs(10);
 
