@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone)]
@@ -20,13 +19,9 @@ struct ServerState {
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
-    let mut text = String::new();
-    match encode(&mut text, &state.registry) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
+    match crate::openmetrics::render(&state.registry) {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, crate::openmetrics::CONTENT_TYPE)],
             text,
         )
             .into_response(),

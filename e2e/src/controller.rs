@@ -127,7 +127,7 @@ impl ControllerProcess {
     /// Its `/metrics` text (empty while it does not answer).
     pub async fn metrics_text(&self) -> String {
         let url = format!("http://{}/metrics", self.metrics);
-        let client = koordlet_metrics::app::http_client().build();
+        let client = controlkit::process::http_client().build();
         let answer = match client {
             Ok(client) => client.get(&url).send().await,
             Err(e) => Err(e),

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use elastic_yarn_operator::build::names;
 use elastic_yarn_operator::crd::{ElasticNodePool, ElasticNodePoolStatus};
-use elastic_yarn_operator::yarn::Capacity;
-use elastic_yarn_operator::yarn::NodeId;
-use elastic_yarn_operator::yarn::double::DoubleNode;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
+use yarn_rm::NodeId;
+use yarn_rm::Resources;
+use yarn_rm_double::DoubleNode;
 
 use crate::world::World;
 
@@ -214,7 +214,7 @@ pub async fn describe(world: &World, namespace: &str, pool: &str) -> String {
 
 /// Registers each pod's NodeManager with the RM double, as a NodeManager in the pod would
 /// (`<pod IP>:<rpc port>`, the node id the operator derives).
-pub fn register(world: &World, pods: &[Pod], capacity: Capacity) -> Vec<NodeId> {
+pub fn register(world: &World, pods: &[Pod], capacity: Resources) -> Vec<NodeId> {
     pods.iter()
         .map(|pod| {
             let ip = pod

@@ -2,8 +2,8 @@
 //! expectations. The YARN suite runs it against the real RM of every Hadoop line and against
 //! `yarn-rm-double`, so a difference between the double and the real RM fails one of them.
 
-use elastic_yarn_operator::yarn::{
-    Capacity, HaState, LabelOutcome, NodeId, NodeState, OverCommitTimeout, ResourceManager,
+use yarn_rm::{
+    HaState, LabelOutcome, NodeId, NodeState, OverCommitTimeout, ResourceManager, Resources,
     RestResourceManager, RestSettings, RmAuth, Secret,
 };
 
@@ -70,7 +70,7 @@ pub async fn check(subject: &Subject<'_>) {
     );
 
     // A resize is confirmed by reading the node back, and shows the capacity before it.
-    let smaller = Capacity {
+    let smaller = Resources {
         memory_mb: original.memory_mb / 2,
         vcores: original.vcores / 2,
     };
@@ -150,7 +150,7 @@ async fn check_errors(rm: &RestResourceManager, subject: &Subject<'_>) {
     let unknown_resize = rm
         .resize(
             &subject.unknown,
-            Capacity::default(),
+            Resources::default(),
             OverCommitTimeout::Never,
         )
         .await
@@ -191,7 +191,7 @@ async fn check_errors(rm: &RestResourceManager, subject: &Subject<'_>) {
     ))
     .expect("client");
     let refused = anonymous
-        .resize(first, Capacity::default(), OverCommitTimeout::Never)
+        .resize(first, Resources::default(), OverCommitTimeout::Never)
         .await
         .expect_err("no user");
     assert_eq!(refused.category(), "unauthorized", "{name}: {refused}");
@@ -217,7 +217,7 @@ async fn check_errors(rm: &RestResourceManager, subject: &Subject<'_>) {
     let resized = stranger
         .resize(
             first,
-            Capacity {
+            Resources {
                 memory_mb: 1024,
                 vcores: 1,
             },

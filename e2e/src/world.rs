@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
 use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -15,6 +14,7 @@ use serde_json::json;
 use testkit::kubernetes::Cluster;
 use testkit::kubernetes::nodes::FakeNode;
 use tokio::sync::{Mutex, OnceCell};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 
 use crate::chart::{RELEASE, RELEASE_NAMESPACE, chart_dir};
 use crate::controller::{ControllerProcess, Launch};

@@ -81,7 +81,7 @@ pub fn distributed_shell_with(
 /// The RM's report of one node, as JSON.
 pub async fn rm_node(rm_url: &str, node: &str) -> serde_json::Value {
     let url = format!("{rm_url}/ws/v1/cluster/nodes/{node}?user.name=yarn");
-    let answer = koordlet_metrics::app::http_get(&url)
+    let answer = controlkit::process::http_get(&url)
         .await
         .expect("the RM answers");
     let text = answer.text().await.expect("an answer");
@@ -138,7 +138,7 @@ pub async fn guarder_status(url: &str) -> serde_json::Value {
 
 /// The guarder's `/v1/status`, or why it could not be read (a guarder starting again).
 pub async fn read_guarder_status(url: &str) -> Result<serde_json::Value, String> {
-    let text = koordlet_metrics::app::http_get(format!("{url}/v1/status"))
+    let text = controlkit::process::http_get(format!("{url}/v1/status"))
         .await
         .map_err(|e| e.to_string())?
         .text()
@@ -154,7 +154,7 @@ pub async fn guarder_tallies(url: &str) -> GuarderStatus {
 
 /// Sends the guarder a target, as the operator does.
 pub async fn put_target(url: &str, vcores: u32, memory_mb: u64, deadline_seconds: u32) {
-    let client = koordlet_metrics::app::http_client()
+    let client = controlkit::process::http_client()
         .build()
         .expect("an HTTP client");
     let answer = client
@@ -262,7 +262,7 @@ pub fn container_logs(log_dir: &Path) -> Vec<(String, String)> {
 /// and waits until the RM reports it KILLED.
 pub async fn kill_application(rm_url: &str, application: &str) {
     let url = format!("{rm_url}/ws/v1/cluster/apps/{application}/state?user.name=yarn");
-    let client = koordlet_metrics::app::http_client()
+    let client = controlkit::process::http_client()
         .build()
         .expect("an HTTP client");
     let answer = client
@@ -281,7 +281,7 @@ pub async fn kill_application(rm_url: &str, application: &str) {
         &format!("{application} KILLED"),
         Duration::from_secs(60),
         || async {
-            let text = koordlet_metrics::app::http_get(&url)
+            let text = controlkit::process::http_get(&url)
                 .await
                 .ok()?
                 .text()

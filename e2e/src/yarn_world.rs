@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use elastic_yarn_operator::yarn::{NodeId, RestResourceManager, RestSettings, RmAuth};
 use testkit::hadoop::{Hadoop, NodeManagerOptions, YarnCluster, YarnOptions};
+use yarn_rm::{NodeId, RestResourceManager, RestSettings, RmAuth};
 
 /// The node label the suite's queue may use, as a pool's would.
 pub const LABEL: &str = "elastic";

@@ -4,8 +4,8 @@
 
 #![no_main]
 
-use elastic_yarn_operator::yarn::error::RemoteException;
-use elastic_yarn_operator::yarn::rest::{decode_node, decode_nodes};
+use yarn_rm::error::RemoteException;
+use yarn_rm::rest::{decode_node, decode_nodes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

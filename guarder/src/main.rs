@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use controlkit::process::Clock;
+use controlkit::process::{init_logging, shutdown_signal};
 use guarder::RankingWeights;
 use guarder::discovery::Scope;
 use guarder::drain::DrainSettings;
 use guarder::server::{self, lock};
 use guarder::service::{Guarder, GuarderConfig};
-use koordlet_metrics::app::{init_logging, shutdown_signal};
 use koordlet_metrics::cgroup::CgroupLayout;
-use koordlet_metrics::exporter::Clock;
 use tokio::net::TcpListener;
 
 /// NodeManager sidecar that frees YARN containers when the NM must shrink.

@@ -18,8 +18,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use koordlet_metrics::exporter::Clock;
-use koordlet_metrics::exposition::{CONTENT_TYPE, render};
+use controlkit::openmetrics::{CONTENT_TYPE, render};
+use controlkit::process::Clock;
 
 use crate::api::TargetRequest;
 use crate::drain::SignalKind;

@@ -49,7 +49,7 @@ async fn start() -> GuarderProcess {
         .expect("the guarder starts");
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while koordlet_metrics::app::http_get(format!("{base}/healthz"))
+    while controlkit::process::http_get(format!("{base}/healthz"))
         .await
         .is_err()
     {
@@ -64,7 +64,7 @@ async fn start() -> GuarderProcess {
 }
 
 async fn put(guarder: &GuarderProcess, token: Option<&str>, body: &str) -> (u16, Value) {
-    let mut request = koordlet_metrics::app::http_client()
+    let mut request = controlkit::process::http_client()
         .build()
         .expect("an HTTP client")
         .put(format!("{}/v1/target", guarder.base))
@@ -120,7 +120,7 @@ async fn the_api_answers_as_the_contract_says() {
     assert_eq!(body["outcome"], "noOp");
 
     let status: Value = serde_json::from_str(
-        &koordlet_metrics::app::http_get(format!("{}/v1/status", guarder.base))
+        &controlkit::process::http_get(format!("{}/v1/status", guarder.base))
             .await
             .unwrap()
             .text()
@@ -133,7 +133,7 @@ async fn the_api_answers_as_the_contract_says() {
     assert_eq!(status["noOpTargets"], 1);
     assert_eq!(status["containers"].as_array().unwrap().len(), 0);
 
-    let metrics = koordlet_metrics::app::http_get(format!("{}/metrics", guarder.base))
+    let metrics = controlkit::process::http_get(format!("{}/metrics", guarder.base))
         .await
         .unwrap()
         .text()

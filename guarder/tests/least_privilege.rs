@@ -43,7 +43,7 @@ fn container(id: &str, uid: Option<u32>) -> Child {
 }
 
 async fn status(base: &str) -> Value {
-    let text = koordlet_metrics::app::http_get(format!("{base}/v1/status"))
+    let text = controlkit::process::http_get(format!("{base}/v1/status"))
         .await
         .expect("the guarder answers")
         .text()
@@ -131,7 +131,7 @@ async fn a_guarder_without_capabilities_drains_the_containers_of_its_own_user() 
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let seen = loop {
-        if let Ok(text) = koordlet_metrics::app::http_get(format!("{base}/v1/status")).await
+        if let Ok(text) = controlkit::process::http_get(format!("{base}/v1/status")).await
             && let Ok(status) =
                 serde_json::from_str::<Value>(&text.text().await.unwrap_or_default())
             && !listed(&status).is_empty()
@@ -146,7 +146,7 @@ async fn a_guarder_without_capabilities_drains_the_containers_of_its_own_user() 
     };
     assert_eq!(seen, vec![ours.clone()], "only its own user's container");
 
-    let answer = koordlet_metrics::app::http_client()
+    let answer = controlkit::process::http_client()
         .build()
         .expect("an HTTP client")
         .put(format!("{base}/v1/target"))

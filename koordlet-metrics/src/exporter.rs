@@ -16,41 +16,7 @@ use crate::koordlet::{self, PageError};
 use crate::report::{BatchAllocatable, LatestSample, WindowsReport};
 use crate::window::{SampleRejected, WindowedSeries};
 
-/// A moment on both clocks.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Moment {
-    /// Monotonic milliseconds since the exporter started.
-    pub monotonic_ms: u64,
-    /// Unix time, seconds.
-    pub wall_seconds: f64,
-}
-
-/// Reads both clocks.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    started: std::time::Instant,
-}
-
-impl Clock {
-    /// A clock whose monotonic zero is now.
-    pub fn start() -> Clock {
-        Clock {
-            started: std::time::Instant::now(),
-        }
-    }
-
-    /// The current moment.
-    pub fn now(&self) -> Moment {
-        let wall_seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        Moment {
-            monotonic_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            wall_seconds,
-        }
-    }
-}
+pub use controlkit::process::{Clock, Moment};
 
 /// Why fetching the page failed (the scrape loop's transport errors).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

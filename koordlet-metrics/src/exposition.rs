@@ -48,15 +48,7 @@ pub fn registry(exporter: SharedExporter, clock: Clock) -> (Registry, Histogram)
     (registry, duration)
 }
 
-/// The OpenMetrics page.
-pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
-    let mut text = String::with_capacity(8 * 1024);
-    prometheus_client::encoding::text::encode(&mut text, registry)?;
-    Ok(text)
-}
-
-/// Content type of [`render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use controlkit::openmetrics::{CONTENT_TYPE, render};
 
 impl Collector for WindowsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {

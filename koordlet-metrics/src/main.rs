@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use koordlet_metrics::app::{self, Settings, YarnSource, init_logging, shutdown_signal};
+use controlkit::process::{init_logging, shutdown_signal};
+use koordlet_metrics::app::{self, Settings, YarnSource};
 use koordlet_metrics::availability::{FormulaSettings, NodeCapacity, PolicyChoice};
 use koordlet_metrics::koordlet::SuppressPolicy;
 use procfs::Current as _;

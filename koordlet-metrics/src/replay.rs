@@ -515,7 +515,7 @@ mod tests {
         let koordlet = LiveKoordlet::new("n1", values());
         let server = tokio::spawn(koordlet.clone().serve(listener));
         let read = || async {
-            let text = crate::app::http_get(&url)
+            let text = controlkit::process::http_get(&url)
                 .await
                 .unwrap()
                 .text()

@@ -32,7 +32,7 @@ impl KoordletClient {
                 "koordlet URL {url} must use http:// (koordlet serves plain HTTP on the node)"
             );
         }
-        let client = crate::app::http_client()
+        let client = controlkit::process::http_client()
             .timeout(timeout)
             .connect_timeout(timeout)
             .no_proxy()

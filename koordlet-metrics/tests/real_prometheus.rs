@@ -64,7 +64,7 @@ fn start_prometheus(binary: &str, data: &Path, target: &str) -> Prometheus {
 async fn query(prometheus: &Prometheus, promql: &str) -> Vec<Value> {
     let url = format!("http://127.0.0.1:{}/api/v1/query", prometheus.port);
     let url = reqwest::Url::parse_with_params(&url, &[("query", promql)]).expect("a query URL");
-    let response = koordlet_metrics::app::http_get(url)
+    let response = controlkit::process::http_get(url)
         .await
         .expect("prometheus answers");
     let text = response.text().await.expect("a body");

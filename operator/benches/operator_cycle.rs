@@ -34,12 +34,12 @@ use elastic_yarn_operator::vertical::availability::ExporterSource;
 use elastic_yarn_operator::vertical::{
     LoopSettings, MetricsReader, NodeManagerEndpoints, VerticalLoop,
 };
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
-use elastic_yarn_operator::yarn::{Capacity, RestResourceManager, RestSettings, RmAuth};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use koordlet_metrics::report::{LatestSample, WindowsReport};
 use koordlet_metrics::{WindowSet, WindowStats};
+use yarn_rm::{RestResourceManager, RestSettings, RmAuth};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 
 const POOL: &str = include_str!("../../docs/examples/nightly-pool.yaml");
 const NODE: &str = include_str!("../tests/fixtures/node.yaml");
@@ -237,7 +237,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let start = Capacity { memory_mb: 81_920, vcores: 20 };
+        let start = Resources { memory_mb: 81_920, vcores: 20 };
         let cluster = DoubleCluster::with_nodes(count, start);
         let double = RmDouble::new(cluster, Role::Active, DoubleAuth::Simple).without_recording();
         let (rm_address, _rm) = double.spawn().await.expect("bind");

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
-use elastic_yarn_operator::yarn::{
-    Capacity, NodeId, OverCommitTimeout, ResourceManager, RestResourceManager, RestSettings, RmAuth,
+use yarn_rm::{
+    NodeId, OverCommitTimeout, ResourceManager, Resources, RestResourceManager, RestSettings,
+    RmAuth,
 };
+use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -43,7 +44,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let full = Capacity {
+        let full = Resources {
             memory_mb: 131_072,
             vcores: 32,
         };
@@ -76,7 +77,7 @@ fn main() {
                 let rm = Arc::clone(&rm);
                 let ids = Arc::clone(&ids);
                 tasks.spawn(async move {
-                    let target = Capacity {
+                    let target = Resources {
                         memory_mb: u64::from(vcores) * 4096,
                         vcores,
                     };

@@ -5,7 +5,8 @@
 //! * [`schedule`] — `Periodic` windows in a time zone.
 //! * [`policy`] — the pure resize policy engine.
 //! * [`sim`] — the `simulate` main job: real traces replayed on a simulated co-located cluster.
-//! * [`yarn`] — the ResourceManager client (REST, HA, Kerberos) and an RM double.
+//! * The ResourceManager client is the `yarn-rm` crate; its double, `yarn-rm-double`, is a
+//!   dev-dependency only.
 
 pub mod build;
 pub mod cli;
@@ -13,7 +14,6 @@ pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
-pub mod egress;
 pub mod lifecycle;
 pub mod placement;
 pub mod policy;
@@ -21,4 +21,3 @@ pub mod schedule;
 pub mod sim;
 pub mod validate;
 pub mod vertical;
-pub mod yarn;

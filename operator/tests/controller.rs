@@ -11,8 +11,6 @@ use elastic_yarn_operator::controller::keytabs::KeytabStore;
 use elastic_yarn_operator::controller::metrics::OperatorMetrics;
 use elastic_yarn_operator::controller::{Context, ControllerSettings, reconcile};
 use elastic_yarn_operator::crd::{ElasticNodePool, LifecycleMode, OnDemandSpec};
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, DoubleNode, RmDouble, Role};
-use elastic_yarn_operator::yarn::{Capacity, NodeId};
 use guarder::discovery::Scope;
 use guarder::drain::DrainSettings;
 use guarder::service::{Guarder, GuarderConfig};
@@ -21,6 +19,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
+use yarn_rm::{NodeId, Resources};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, DoubleNode, RmDouble, Role};
 
 const NODE_FIXTURE: &str = include_str!("fixtures/node.yaml");
 const POOL: &str = include_str!("../../docs/examples/nightly-pool.yaml");
@@ -59,7 +59,7 @@ async fn rig() -> Rig {
     let router = guarder::server::router(
         guarder.clone(),
         token_file,
-        koordlet_metrics::exporter::Clock::start(),
+        controlkit::process::Clock::start(),
     );
     tokio::spawn(async move { axum::serve(listener, router).await.expect("scenario step") });
     Rig {
@@ -72,7 +72,7 @@ async fn rig() -> Rig {
 
 impl Rig {
     /// An NM registered with the RM double as its pod IP on loopback.
-    fn registered_nm(&self, capacity: Capacity) -> NodeId {
+    fn registered_nm(&self, capacity: Resources) -> NodeId {
         let node_id: NodeId = "127.0.0.1:45454".parse().expect("a node id");
         self.rm
             .cluster()
@@ -367,7 +367,7 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
 #[tokio::test]
 async fn drift_is_corrected_and_registered_nms_get_the_label() {
     let rig = rig().await;
-    rig.registered_nm(Capacity {
+    rig.registered_nm(Resources {
         memory_mb: 8192,
         vcores: 2,
     });
@@ -426,7 +426,7 @@ async fn drift_is_corrected_and_registered_nms_get_the_label() {
 #[tokio::test]
 async fn a_node_that_leaves_loses_its_label_and_pod() {
     let rig = rig().await;
-    rig.registered_nm(Capacity {
+    rig.registered_nm(Resources {
         memory_mb: 8192,
         vcores: 2,
     });
@@ -472,13 +472,13 @@ async fn a_node_that_leaves_loses_its_label_and_pod() {
 #[tokio::test]
 async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
     let rig = rig().await;
-    let node_id = rig.registered_nm(Capacity {
+    let node_id = rig.registered_nm(Resources {
         memory_mb: 16_384,
         vcores: 4,
     });
     rig.rm.cluster().set_used(
         &node_id,
-        Capacity {
+        Resources {
             memory_mb: 4096,
             vcores: 1,
         },
@@ -535,7 +535,7 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
             .node(&node_id)
             .expect("scenario step")
             .capacity,
-        Capacity::default()
+        Resources::default()
     );
     // ... and the guarder a zero target due at the drain deadline (the grace period, 60 s).
     let target = rig
@@ -566,7 +566,7 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
 #[tokio::test]
 async fn deleting_the_pool_removes_its_labels_then_its_finalizer() {
     let rig = rig().await;
-    rig.registered_nm(Capacity {
+    rig.registered_nm(Resources {
         memory_mb: 8192,
         vcores: 2,
     });
@@ -1133,7 +1133,7 @@ async fn a_periodic_pools_cache_warms_up_before_its_window_with_a_data_load() {
 #[tokio::test]
 async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
     let rig = rig().await;
-    let node_id = rig.registered_nm(Capacity {
+    let node_id = rig.registered_nm(Resources {
         memory_mb: 8192,
         vcores: 2,
     });
@@ -1181,7 +1181,7 @@ async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
     assert!(seen[4].body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"].is_string());
     assert_eq!(
         rig.rm.cluster().node(&node_id).expect("node").capacity,
-        Capacity::default()
+        Resources::default()
     );
     let target = rig
         .guarder
@@ -1393,7 +1393,7 @@ async fn metrics_and_health_are_served() {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let text = koordlet_metrics::app::http_get(format!("http://{address}/metrics"))
+    let text = controlkit::process::http_get(format!("http://{address}/metrics"))
         .await
         .expect("GET")
         .text()
@@ -1406,12 +1406,12 @@ async fn metrics_and_health_are_served() {
     assert!(text.contains("elastic_yarn_operator_failures_total{category=\"no_active_rm\"} 1"));
     // The RM clients' series sit beside the operator's (families appear once they have a series).
     assert!(text.contains("elastic_yarn_rm_failovers_total 0"), "{text}");
-    let health = koordlet_metrics::app::http_get(format!("http://{address}/healthz"))
+    let health = controlkit::process::http_get(format!("http://{address}/healthz"))
         .await
         .expect("GET");
     assert_eq!(health.status().as_u16(), 200);
     healthy.store(false, Ordering::Relaxed);
-    let health = koordlet_metrics::app::http_get(format!("http://{address}/healthz"))
+    let health = controlkit::process::http_get(format!("http://{address}/healthz"))
         .await
         .expect("GET");
     assert_eq!(health.status().as_u16(), 503);
@@ -1420,7 +1420,7 @@ async fn metrics_and_health_are_served() {
 #[tokio::test]
 async fn a_removed_third_party_nm_gives_its_allocation_back_to_koordinator() {
     let rig = rig().await;
-    rig.registered_nm(Capacity {
+    rig.registered_nm(Resources {
         memory_mb: 8192,
         vcores: 2,
     });

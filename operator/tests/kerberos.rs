@@ -13,15 +13,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use elastic_yarn_operator::yarn::double::{
-    Credential, DoubleAuth, DoubleCluster, RmDouble, Role, SpnegoAcceptor,
-};
-use elastic_yarn_operator::yarn::{
-    Capacity, NodeId, OverCommitTimeout, ResourceManager, RestResourceManager, RestSettings,
-    RetryPolicy, RmAuth,
-};
 use support::rm_double::DoubleProcess;
 use testkit::kdc::{Kdc, REALM};
+use yarn_rm::{
+    NodeId, OverCommitTimeout, ResourceManager, Resources, RestResourceManager, RestSettings,
+    RetryPolicy, RmAuth,
+};
+use yarn_rm_double::{Credential, DoubleAuth, DoubleCluster, RmDouble, Role, SpnegoAcceptor};
 
 const CLIENT: &str = "elastic-yarn";
 const SERVICE: &str = "HTTP/localhost";
@@ -115,7 +113,7 @@ async fn inner_spnego_through_the_library() {
             .expect("the RM's keytab loads");
     let cluster = DoubleCluster::with_nodes(
         2,
-        Capacity {
+        Resources {
             memory_mb: 65536,
             vcores: 32,
         },
@@ -126,7 +124,7 @@ async fn inner_spnego_through_the_library() {
     let url = format!("http://localhost:{}", address.port());
 
     // Missing and bad tokens are refused as Hadoop's AuthenticationFilter does.
-    let http = koordlet_metrics::app::http_client()
+    let http = controlkit::process::http_client()
         .build()
         .expect("an HTTP client");
     let anonymous = http
@@ -155,7 +153,7 @@ async fn inner_spnego_through_the_library() {
     let rm = kerberos_client(&url, CLIENT);
     assert_eq!(rm.nodes(&[]).await.expect("authenticated").len(), 2);
     let id: NodeId = "nm-0.yarn.test:45454".parse().expect("id");
-    let capacity = Capacity {
+    let capacity = Resources {
         memory_mb: 8192,
         vcores: 4,
     };
@@ -272,7 +270,7 @@ fn the_admin_command_authenticates_with_a_keytab_against_a_kerberized_rm() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(
-        stdout.contains("-> 6 vcores, 24576 MB (confirmed after 1 read)"),
+        stdout.contains("-> 6 vcores / 24576 MiB (confirmed after 1 read)"),
         "{stdout}"
     );
 
@@ -340,7 +338,7 @@ mod fetch {
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let body = koordlet_metrics::app::http_get(url)
+            let body = controlkit::process::http_get(url)
                 .await
                 .expect("GET")
                 .bytes()

@@ -5,19 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use elastic_yarn_operator::yarn::double::{
-    Credential, DoubleAuth, DoubleCluster, JerseyStyle, RmDouble, Role,
-};
-use elastic_yarn_operator::yarn::{
-    Capacity, LabelOutcome, NodeId, NodeState, OverCommitTimeout, ResourceManager,
-    RestResourceManager, RestSettings, RetryPolicy, RmAuth, RmError, Secret, SignalCommand,
-};
 use guarder::container::ContainerId;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
+use yarn_rm::{
+    LabelOutcome, NodeId, NodeState, OverCommitTimeout, ResourceManager, Resources,
+    RestResourceManager, RestSettings, RetryPolicy, RmAuth, RmError, Secret, SignalCommand,
+};
+use yarn_rm_double::{Credential, DoubleAuth, DoubleCluster, JerseyStyle, RmDouble, Role};
 
-const BIG: Capacity = Capacity {
+const BIG: Resources = Resources {
     memory_mb: 65536,
     vcores: 32,
 };
@@ -78,7 +76,7 @@ async fn every_call_sends_exactly_what_rmwebservices_reads() {
     let one = rm.node(&node(1)).await.expect("node");
     assert_eq!(one.capacity(), BIG);
 
-    let smaller = Capacity {
+    let smaller = Resources {
         memory_mb: 24576,
         vcores: 12,
     };
@@ -255,7 +253,7 @@ async fn remote_exceptions_become_typed_errors() {
     );
 
     let inactive = rm
-        .resize(&node(1), Capacity::default(), OverCommitTimeout::Never)
+        .resize(&node(1), Resources::default(), OverCommitTimeout::Never)
         .await
         .expect_err("inactive node");
     assert_eq!(inactive.category(), "unavailable");
@@ -318,7 +316,7 @@ async fn a_resize_is_confirmed_by_reading_the_node_back() {
     let double = RmDouble::new(cluster.clone(), Role::Active, DoubleAuth::Simple);
     let (url, _task) = start(double).await;
     let rm = client(vec![url.clone()]);
-    let target = Capacity {
+    let target = Resources {
         memory_mb: 8192,
         vcores: 4,
     };
@@ -369,7 +367,7 @@ async fn the_active_rm_is_found_and_a_standby_never_takes_a_write() {
 
     rm.resize(
         &node(0),
-        Capacity {
+        Resources {
             memory_mb: 4096,
             vcores: 2,
         },
@@ -402,7 +400,7 @@ async fn a_failover_mid_run_is_followed() {
     let (url2, _task2) = start(rm2.clone()).await;
     let rm = client(vec![url1.clone(), url2.clone()]);
 
-    let first = Capacity {
+    let first = Resources {
         memory_mb: 16384,
         vcores: 8,
     };
@@ -416,7 +414,7 @@ async fn a_failover_mid_run_is_followed() {
         active: Some(url2.clone()),
     });
     rm2.set_role(Role::Active);
-    let second = Capacity {
+    let second = Resources {
         memory_mb: 8192,
         vcores: 4,
     };
@@ -589,7 +587,7 @@ async fn delegation_tokens_authenticate_and_wrong_ones_are_refused() {
     with_token("KAAIZWxhc3RpYw")
         .resize(
             &node(0),
-            Capacity {
+            Resources {
                 memory_mb: 1024,
                 vcores: 1,
             },

@@ -5,14 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, DoubleNode, RmDouble, Role};
-use elastic_yarn_operator::yarn::{
-    Capacity, NodeState, ResourceManager, RestResourceManager, RestSettings, RmAuth,
-};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use testkit::kubernetes::certs::{Authority, CA_CERT, SERVING_CERT, SERVING_KEY};
 use tokio::net::{TcpListener, TcpStream};
+use yarn_rm::{NodeState, ResourceManager, Resources, RestResourceManager, RestSettings, RmAuth};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, DoubleNode, RmDouble, Role};
 
 /// Serves TLS on a loopback port with the certificate in `dir` and forwards every connection
 /// to `backend` in plain text; returns the port.
@@ -70,7 +68,7 @@ async fn https_rms_are_trusted_through_the_given_ca_bundle_only() {
         "nm-0.yarn.test:45454"
             .parse()
             .expect("the test setup works"),
-        Capacity {
+        Resources {
             memory_mb: 8192,
             vcores: 8,
         },

@@ -127,7 +127,7 @@ fn the_loop_runs_on_explicit_endpoints_and_prints_each_decision() {
 fn fetch(url: &str) -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        koordlet_metrics::app::http_get(url)
+        controlkit::process::http_get(url)
             .await
             .expect("GET")
             .text()

@@ -50,7 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    koordlet_metrics::app::init_logging();
+    controlkit::process::init_logging();
     let cli = Cli::parse();
     match cli.command {
         Command::Crdgen { out } => match write_crds(&out) {

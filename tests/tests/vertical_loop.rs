@@ -27,10 +27,6 @@ use elastic_yarn_operator::vertical::guarder_client::{GuarderClient, GuarderStat
 use elastic_yarn_operator::vertical::{
     Applied, LoopSettings, MetricsReader, NodeManagerEndpoints, VerticalLoop,
 };
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
-use elastic_yarn_operator::yarn::{
-    Capacity, NodeId, RestResourceManager, RestSettings, RmAuth, Secret,
-};
 use elastic_yarn_tests::{workspace_binary, workspace_root};
 use koordlet_metrics::WindowSpan;
 use koordlet_metrics::koordlet::SuppressPolicy;
@@ -38,6 +34,8 @@ use koordlet_metrics::replay::{
     AfterLastStep, KoordletDouble, KoordletModel, KoordletReplay, NodeLoad, ReplayStep, render_page,
 };
 use url::Url;
+use yarn_rm::{NodeId, RestResourceManager, RestSettings, RmAuth, Secret};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 
 const NODE: &str = "trace-node";
 const NODE_CORES: f64 = 32.0;
@@ -171,7 +169,7 @@ fn wait_for(path: &Path) {
 #[derive(Clone, Debug)]
 struct TargetPassage {
     body: serde_json::Value,
-    rm_capacity: Capacity,
+    rm_capacity: Resources,
     guarder_signals_before: u64,
 }
 
@@ -356,9 +354,9 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
         .parse()
         .expect("the test setup works");
     let cluster = DoubleCluster::new();
-    cluster.add_node(elastic_yarn_operator::yarn::double::DoubleNode::running(
+    cluster.add_node(yarn_rm_double::DoubleNode::running(
         node.clone(),
-        Capacity {
+        Resources {
             memory_mb: 12 * MIB_PER_VCORE,
             vcores: 12,
         },
@@ -367,7 +365,7 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
     // shrink below that leaves running work holding more than the NM's capacity.
     cluster.set_used(
         &node,
-        Capacity {
+        Resources {
             memory_mb: 10 * MIB_PER_VCORE,
             vcores: 10,
         },
@@ -380,7 +378,7 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
         guarder: guarder.clone(),
         rm: rm.clone(),
         node: node.clone(),
-        http: koordlet_metrics::app::http_client()
+        http: controlkit::process::http_client()
             .build()
             .expect("the test setup works"),
         passages: Arc::new(Mutex::new(Vec::new())),
@@ -427,7 +425,7 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
     }];
 
     // Tick every 300 ms; watch the guarder's status in between.
-    let http = koordlet_metrics::app::http_client()
+    let http = controlkit::process::http_client()
         .build()
         .expect("the test setup works");
     let started = Instant::now();
@@ -488,7 +486,7 @@ async fn trace_surge_shrinks_the_rm_first_then_the_guarder_frees_exactly_the_exe
             .node(&node)
             .expect("the test setup works")
             .capacity,
-        Capacity {
+        Resources {
             memory_mb: MIB_PER_VCORE,
             vcores: 1
         }

@@ -25,12 +25,12 @@ use elastic_yarn_e2e::chain_world::{ChainWorld, SELECTOR};
 use elastic_yarn_e2e::launcher::{LaunchContext, Launcher};
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::yarn_world::{LABEL, rm_client};
-use elastic_yarn_operator::yarn::{Capacity, NodeId, ResourceManager};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 use tokio::sync::OnceCell;
+use yarn_rm::{NodeId, ResourceManager, Resources};
 
 /// The pool every scenario works on.
 pub const POOL: &str = "chain";
@@ -269,7 +269,7 @@ pub async fn application_on(guarder: &str) -> String {
 }
 
 /// The RM's capacity of a node now.
-pub async fn rm_capacity(world: &ChainWorld, node_id: &str) -> Option<Capacity> {
+pub async fn rm_capacity(world: &ChainWorld, node_id: &str) -> Option<Resources> {
     let id: NodeId = node_id.parse().ok()?;
     Some(rm_client(&world.rm_url).node(&id).await.ok()?.capacity())
 }
@@ -279,8 +279,8 @@ pub async fn wait_for_rm(
     world: &ChainWorld,
     what: &str,
     node_id: &str,
-    check: impl Fn(Capacity) -> bool,
-) -> Capacity {
+    check: impl Fn(Resources) -> bool,
+) -> Resources {
     wait_for(what, Duration::from_secs(120), || async {
         rm_capacity(world, node_id).await.filter(|c| check(*c))
     })

@@ -137,7 +137,7 @@ fn freeze_rm(world: &ChainWorld, signal: &str) {
 
 /// The RM's capacity of every registered NM but `except`, by node id.
 async fn other_capacities(world: &ChainWorld, except: &str) -> Vec<(String, u32)> {
-    use elastic_yarn_operator::yarn::ResourceManager;
+    use yarn_rm::ResourceManager;
     let mut capacities: Vec<(String, u32)> = elastic_yarn_e2e::yarn_world::rm_client(&world.rm_url)
         .nodes(&[])
         .await

@@ -10,7 +10,7 @@ use elastic_yarn_e2e::pools::status;
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::yarn_world::{LABEL, rm_client};
 use elastic_yarn_operator::crd::NodeManagerState;
-use elastic_yarn_operator::yarn::{NodeId, ResourceManager};
+use yarn_rm::{NodeId, ResourceManager};
 
 use super::{NAMESPACE, POOL, pool};
 

@@ -12,8 +12,8 @@ use elastic_yarn_e2e::pools::{event_reasons, status};
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::yarn_apps::{container_logs, guarder_tallies};
 use elastic_yarn_e2e::yarn_world::rm_client;
-use elastic_yarn_operator::yarn::{NodeId, ResourceManager};
 use testkit::hadoop::wait_for_log_line;
+use yarn_rm::{NodeId, ResourceManager};
 
 use super::{NAMESPACE, POOL, frameworks, pool, rm_capacity, spark_job, wait_for_rm};
 

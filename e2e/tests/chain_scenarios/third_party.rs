@@ -20,11 +20,11 @@ use elastic_yarn_e2e::yarn_apps::{distributed_shell_with, kill_application, wait
 use elastic_yarn_e2e::yarn_world::rm_client;
 use elastic_yarn_operator::controller::third_party;
 use elastic_yarn_operator::crd::NodeManagerState;
-use elastic_yarn_operator::yarn::{NodeId, ResourceManager};
 use guarder::discovery::scan_processes;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use serde_json::json;
+use yarn_rm::{NodeId, ResourceManager};
 
 use super::{NAMESPACE, application_on, extra_pool};
 

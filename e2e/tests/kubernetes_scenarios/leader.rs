@@ -14,12 +14,12 @@ use elastic_yarn_e2e::pools::{
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::watch_proxy::WatchProxy;
 use elastic_yarn_e2e::world::World;
-use elastic_yarn_operator::yarn::Capacity;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
+use yarn_rm::Resources;
 
 async fn holder(world: &World) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(world.client.clone(), RELEASE_NAMESPACE);
@@ -277,7 +277,7 @@ pub async fn a_drain_survives_the_death_of_the_leader(world: Arc<World>) {
     let id = register(
         &world,
         &pods,
-        Capacity {
+        Resources {
             memory_mb: 32_768,
             vcores: 8,
         },
@@ -287,7 +287,7 @@ pub async fn a_drain_survives_the_death_of_the_leader(world: Arc<World>) {
     // Containers run: the drain cannot end early because the NM is empty.
     world.rm.cluster().set_used(
         &id,
-        Capacity {
+        Resources {
             memory_mb: 4096,
             vcores: 2,
         },

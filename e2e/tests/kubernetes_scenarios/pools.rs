@@ -11,13 +11,13 @@ use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::world::{World, run};
 use elastic_yarn_operator::build::names::FIELD_MANAGER;
 use elastic_yarn_operator::crd::{NodeManagerState, PoolPhase};
-use elastic_yarn_operator::yarn::{Capacity, NodeId};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use yarn_rm::{NodeId, Resources};
 
-const NM_CAPACITY: Capacity = Capacity {
+const NM_CAPACITY: Resources = Resources {
     memory_mb: 32_768,
     vcores: 8,
 };
@@ -602,7 +602,7 @@ pub async fn a_node_that_dies_during_its_drain_stops_nothing_else(world: Arc<Wor
     for id in &ids {
         world.rm.cluster().set_used(
             id,
-            Capacity {
+            Resources {
                 memory_mb: 4096,
                 vcores: 2,
             },

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use elastic_yarn_e2e::rm_contract::{Subject, check};
 use elastic_yarn_e2e::yarn_world::YarnWorld;
-use elastic_yarn_operator::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
-use elastic_yarn_operator::yarn::{Capacity, NodeId};
+use yarn_rm::{NodeId, Resources};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 
 pub async fn the_rm_contract_holds_on_every_line_and_on_the_double(world: Arc<YarnWorld>) {
     for line in &world.lines {
@@ -21,7 +21,7 @@ pub async fn the_rm_contract_holds_on_every_line_and_on_the_double(world: Arc<Ya
     }
     let cluster = DoubleCluster::with_nodes(
         2,
-        Capacity {
+        Resources {
             memory_mb: 4096,
             vcores: 4,
         },

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::yarn_world::{LABEL, YarnWorld, production_acls};
-use elastic_yarn_operator::yarn::{
-    Capacity, HaState, NodeId, NodeState, OverCommitTimeout, ResourceManager, RestResourceManager,
+use testkit::hadoop::{NodeManagerOptions, YarnCluster, YarnOptions};
+use yarn_rm::{
+    HaState, NodeId, NodeState, OverCommitTimeout, ResourceManager, Resources, RestResourceManager,
     RestSettings, RmAuth,
 };
-use testkit::hadoop::{NodeManagerOptions, YarnCluster, YarnOptions};
 
-const REGISTERED: Capacity = Capacity {
+const REGISTERED: Resources = Resources {
     memory_mb: 4096,
     vcores: 4,
 };
@@ -64,7 +64,7 @@ pub async fn the_client_follows_the_active_rm_through_a_failover(world: Arc<Yarn
         rm.node(&node).await.expect("the node").state,
         NodeState::Running
     );
-    let smaller = Capacity {
+    let smaller = Resources {
         memory_mb: 2048,
         vcores: 2,
     };
@@ -123,7 +123,7 @@ pub async fn the_client_follows_the_active_rm_through_a_failover(world: Arc<Yarn
 
 /// The vcores a NodeManager offers to containers, from its own `/ws/v1/node/info`.
 async fn nm_vcores(web_address: &str) -> Option<u64> {
-    let answer = koordlet_metrics::app::http_get(format!("http://{web_address}/ws/v1/node/info"))
+    let answer = controlkit::process::http_get(format!("http://{web_address}/ws/v1/node/info"))
         .await
         .ok()?
         .text()

@@ -10,12 +10,10 @@ use std::time::Duration;
 use elastic_yarn_e2e::node_metrics::{batch_cores, exporter, live_koordlet};
 use elastic_yarn_e2e::runner::wait_for;
 use elastic_yarn_e2e::yarn_world::{LABEL, YarnWorld, krb5_conf_option, spnego_core_site};
-use elastic_yarn_operator::yarn::{
-    Capacity, ResourceManager, RestResourceManager, RestSettings, RmAuth,
-};
 use testkit::hadoop::{Hadoop, NodeManagerOptions, YarnCluster, YarnOptions};
 use testkit::kdc::{Kdc, REALM};
 use testkit::supervised::Supervised;
+use yarn_rm::{ResourceManager, Resources, RestResourceManager, RestSettings, RmAuth};
 
 /// The pool's principal: a YARN administrator.
 const OPERATOR: &str = "elastic-yarn";
@@ -84,7 +82,7 @@ fn succeeded(output: &Output, what: &str) -> serde_json::Value {
 }
 
 /// The RM's view of a node, read with the operator's keytab.
-fn capacity_on_rm(kdc: &Kdc, rm: &str, node: &str) -> Capacity {
+fn capacity_on_rm(kdc: &Kdc, rm: &str, node: &str) -> Resources {
     let answer = succeeded(&yarn_cli(kdc, rm, OPERATOR, &["node", node]), "yarn node");
     serde_json::from_value(answer["capacity"].clone()).expect("a capacity")
 }
@@ -213,7 +211,7 @@ pub async fn the_loop_sizes_real_nodemanagers_on_a_kerberized_rm(world: Arc<Yarn
     let looper = vertical_loop(&kdc, &pool, &nm_args, &dir);
 
     // Both NMs grow from their registered 4 vcores to what 6 free cores allow.
-    let grown: Vec<Capacity> = {
+    let grown: Vec<Resources> = {
         let mut grown = Vec::new();
         for node in &nodes {
             let capacity = wait_for(

@@ -8,10 +8,10 @@ use elastic_yarn_e2e::yarn_apps::{
     container_logs, guarder, guarder_status, put_target, spark_submit,
 };
 use elastic_yarn_e2e::yarn_world::{YarnWorld, rm_client};
-use elastic_yarn_operator::yarn::{Capacity, NodeId, OverCommitTimeout, ResourceManager};
 use testkit::hadoop::{
     Hadoop, NodeManagerOptions, YarnCluster, YarnOptions, sleepy_job_jar, wait_for_log_line,
 };
+use yarn_rm::{NodeId, OverCommitTimeout, ResourceManager, Resources};
 
 /// The AM on a NodeManager of its own (the only one when the application starts), two executors
 /// on a second; the guarder on the second is asked to free a little less than the executors
@@ -69,7 +69,7 @@ pub async fn spark_executors_decommission_on_sigpwr(world: Arc<YarnWorld>) {
     // lands here), then the guarder.
     let rm = rm_client(&cluster.rm_url);
     let node: NodeId = executors_nm.node_id.parse().expect("a node id");
-    let one_executor = Capacity {
+    let one_executor = Resources {
         memory_mb: 1024,
         vcores: 1,
     };

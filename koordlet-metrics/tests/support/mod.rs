@@ -152,7 +152,7 @@ impl Exporter {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match koordlet_metrics::app::http_get(format!("http://{}{path}", self.addr)).await {
+            match controlkit::process::http_get(format!("http://{}{path}", self.addr)).await {
                 Ok(response) => return response,
                 Err(error) if Instant::now() < deadline => {
                     let _ = error;

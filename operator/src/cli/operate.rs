@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use controlkit::process::{init_logging, shutdown_signal};
 use jiff::Timestamp;
-use koordlet_metrics::app::{init_logging, shutdown_signal};
 use serde::Serialize;
 use url::Url;
 
@@ -20,7 +20,7 @@ use crate::crd::ElasticNodePool;
 use crate::validate::validate;
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{Applied, LoopSettings, NodeManagerEndpoints, VerticalLoop};
-use crate::yarn::{NodeId, RestResourceManager, RestSettings, RmAuth, Secret};
+use yarn_rm::{NodeId, RestResourceManager, RestSettings, RmAuth, Secret};
 
 /// Options of `run`.
 #[derive(Debug, Args)]

@@ -12,10 +12,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use guarder::container::ContainerId;
 use serde::Serialize;
 
-use crate::yarn::{
-    Capacity, KerberosEnvironment, NodeId, NodeReport, NodeState, OverCommitTimeout,
-    ResourceManager, RestResourceManager, RestSettings, RetryPolicy, RmAuth, RmError, Secret,
-    SignalCommand,
+use yarn_rm::{
+    KerberosEnvironment, NodeId, NodeReport, NodeState, OverCommitTimeout, ResourceManager,
+    Resources, RestResourceManager, RestSettings, RetryPolicy, RmAuth, RmError, Secret,
+    SignalCommand, model::WireResources,
 };
 
 /// Options shared by every `yarn` command.
@@ -255,7 +255,7 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
             memory_mb,
             over_commit_timeout_seconds,
         } => {
-            let capacity = Capacity {
+            let capacity = Resources {
                 memory_mb: *memory_mb,
                 vcores: *vcores,
             };
@@ -270,8 +270,8 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
             if json {
                 return to_json(&serde_json::json!({
                     "node": outcome.node.to_string(),
-                    "previous": previous,
-                    "confirmed": outcome.confirmed,
+                    "previous": WireResources::from(previous),
+                    "confirmed": WireResources::from(outcome.confirmed),
                     "reads": outcome.reads,
                 }));
             }
@@ -316,8 +316,8 @@ async fn label(
         LabelCommand::Ensure { name } => {
             let outcome = client.ensure_node_label(name).await.map_err(describe)?;
             let word = match outcome {
-                crate::yarn::LabelOutcome::Created => "created",
-                crate::yarn::LabelOutcome::AlreadyPresent => "already present",
+                yarn_rm::LabelOutcome::Created => "created",
+                yarn_rm::LabelOutcome::AlreadyPresent => "already present",
             };
             if json {
                 return to_json(&serde_json::json!({"label": name, "outcome": word}));
@@ -351,8 +351,8 @@ struct RmRow {
 struct NodeRow {
     id: String,
     state: NodeState,
-    capacity: Capacity,
-    used: Capacity,
+    capacity: WireResources,
+    used: WireResources,
     containers: i64,
     labels: Vec<String>,
     http_address: String,
@@ -364,8 +364,8 @@ impl From<&NodeReport> for NodeRow {
         NodeRow {
             id: node.id.to_string(),
             state: node.state,
-            capacity: node.capacity(),
-            used: node.used(),
+            capacity: node.capacity().into(),
+            used: node.used().into(),
             containers: node.num_containers,
             labels: node.node_labels.clone(),
             http_address: node.node_http_address.clone(),

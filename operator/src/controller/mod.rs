@@ -33,11 +33,11 @@ use tokio::sync::Mutex;
 use crate::build::BuildSettings;
 use crate::crd::{ElasticNodePool, NodeManagerProblem};
 use crate::vertical::drain::DrainError;
-use crate::yarn::RmError;
 use keytabs::{KeytabError, KeytabStore};
 use leader::LeaseSettings;
 use metrics::{FailureLabels, OperatorMetrics};
 use runtime::PoolRuntime;
+use yarn_rm::RmError;
 
 pub use reconcile::reconcile;
 
@@ -59,7 +59,7 @@ pub struct ControllerSettings {
     /// PEM bundle of the CAs of `https://` RMs (`None`: the platform's roots).
     pub rm_ca_file: Option<std::path::PathBuf>,
     /// What pool-named URLs (RM, Prometheus) may reach.
-    pub egress: std::sync::Arc<crate::egress::EgressPolicy>,
+    pub egress: std::sync::Arc<controlkit::egress::EgressPolicy>,
 }
 
 impl Default for ControllerSettings {
@@ -72,7 +72,7 @@ impl Default for ControllerSettings {
             resync: Duration::from_secs(60),
             endpoint_timeout: Duration::from_secs(3),
             rm_ca_file: None,
-            egress: std::sync::Arc::new(crate::egress::EgressPolicy::unrestricted()),
+            egress: std::sync::Arc::new(controlkit::egress::EgressPolicy::unrestricted()),
         }
     }
 }
@@ -259,7 +259,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
 
     // Follow until we hold the Lease.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease_namespace);
-    let mut shutdown = Box::pin(koordlet_metrics::app::shutdown_signal());
+    let mut shutdown = Box::pin(controlkit::process::shutdown_signal());
     if !leader::wait_to_lead(&leases, &settings.lease, &mut shutdown).await {
         return Ok(());
     }
@@ -272,7 +272,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
         .ok()
         .and_then(|config| url::Url::parse(&config.cluster_url.to_string()).ok());
     let controller_settings = ControllerSettings {
-        egress: Arc::new(crate::egress::EgressPolicy::new(
+        egress: Arc::new(controlkit::egress::EgressPolicy::new(
             api_server.as_ref(),
             settings.egress_deny.clone(),
             settings.egress_allow.clone(),

@@ -35,7 +35,7 @@ use crate::placement;
 use crate::validate::{RmAuth as SpecAuth, SpecError, SpecErrors, ValidatedPool, validate};
 use crate::vertical::guarder_client::GuarderClient;
 use crate::vertical::{LoopSettings, NodeManagerEndpoints, RM_READ_BUDGET, drain};
-use crate::yarn::{
+use yarn_rm::{
     NodeId, NodeReport, ResourceManager, RestResourceManager, RestSettings, Secret as Hidden,
 };
 
@@ -421,7 +421,7 @@ async fn apply(pool: Arc<ElasticNodePool>, ctx: &Context) -> Result<Action, Reco
         (
             runtime.rm.clone(),
             runtime.guarder.clone(),
-            crate::yarn::lock(&runtime.observed).clone(),
+            yarn_rm::lock(&runtime.observed).clone(),
         )
     };
 
@@ -1184,7 +1184,7 @@ fn pod_write_category(error: &kube::Error) -> &'static str {
 }
 
 /// The RM client's settings for a pool, with the installation's CA bundle.
-fn rm_settings(ctx: &Context, addresses: Vec<String>, auth: crate::yarn::RmAuth) -> RestSettings {
+fn rm_settings(ctx: &Context, addresses: Vec<String>, auth: yarn_rm::RmAuth) -> RestSettings {
     let mut settings = RestSettings::new(addresses, auth);
     settings.ca_file = ctx.settings.rm_ca_file.clone();
     settings.egress = Some(ctx.settings.egress.clone());

@@ -22,7 +22,7 @@ use crate::vertical::{
     Applied, LoopSettings, NodeManagerEndpoints, NodeManagerOutcome, VerticalLoop,
 };
 use crate::vertical::{MetricsReader, TickReport};
-use crate::yarn::{RestResourceManager, RmError};
+use yarn_rm::{RestResourceManager, RmError};
 
 /// What the loop saw last, for the pool's status.
 #[derive(Clone, Debug, Default)]
@@ -389,7 +389,7 @@ async fn run_loop(
             })
             .inc();
         record(&report, &hooks, &mut written).await;
-        let mut observed = crate::yarn::lock(&shared);
+        let mut observed = yarn_rm::lock(&shared);
         observed.ticks += 1;
         observed.rm_error = report
             .rm_error

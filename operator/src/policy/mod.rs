@@ -28,37 +28,11 @@ pub use oracle::OraclePolicy;
 pub use static_capacity::StaticPolicy;
 pub use threshold::ThresholdPolicy;
 
-/// YARN resources of a NodeManager.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Resources {
-    /// Vcores.
-    pub vcores: u32,
-    /// Memory in MiB (YARN's "MB").
-    pub memory_mb: u64,
-}
-
-impl Resources {
-    /// Resources of `vcores` and `memory_mb`.
-    pub const fn new(vcores: u32, memory_mb: u64) -> Self {
-        Resources { vcores, memory_mb }
-    }
-
-    /// True when both dimensions are at most those of `other`.
-    pub const fn fits_in(&self, other: &Resources) -> bool {
-        self.vcores <= other.vcores && self.memory_mb <= other.memory_mb
-    }
-}
+pub use yarn_types::Resources;
 
 impl From<crate::crd::NmResources> for Resources {
     fn from(r: crate::crd::NmResources) -> Self {
         Resources::new(r.vcores, r.memory_mb)
-    }
-}
-
-impl fmt::Display for Resources {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} vcores / {} MiB", self.vcores, self.memory_mb)
     }
 }
 

@@ -85,10 +85,10 @@ impl ValidatedPool {
 
     /// The RM client's authentication; for Kerberos the keytab is found through the process'
     /// `KRB5_CLIENT_KTNAME`, which the caller fills from `keytab_secret`.
-    pub fn rm_auth(&self) -> crate::yarn::RmAuth {
+    pub fn rm_auth(&self) -> yarn_rm::RmAuth {
         match &self.auth {
-            RmAuth::Simple { user } => crate::yarn::RmAuth::Simple { user: user.clone() },
-            RmAuth::Kerberos { principal, .. } => crate::yarn::RmAuth::Kerberos {
+            RmAuth::Simple { user } => yarn_rm::RmAuth::Simple { user: user.clone() },
+            RmAuth::Kerberos { principal, .. } => yarn_rm::RmAuth::Kerberos {
                 principal: principal.clone(),
                 service: None,
             },
@@ -235,8 +235,46 @@ fn web_url(text: &str) -> Result<Url, String> {
 /// Checks a spec and turns it into a [`ValidatedPool`]. `now` anchors the schedule checks.
 pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedPool, SpecErrors> {
     let mut problems = Problems::default();
+    let resource_managers = resource_managers(spec, &mut problems);
+    let auth = rm_auth(spec, &mut problems);
+    node_manager(spec, &mut problems);
+    let bounds = capacity(spec, &mut problems);
+    let lifecycle = lifecycle(spec, now, &mut problems);
+    let metrics = metrics_source(spec, &mut problems);
+    let (policy, mut settings) = elasticity(spec, bounds, &mut problems);
+    guarder(spec, &mut settings, &mut problems);
+    datasets(spec, &mut problems);
+    let uniffle_coordinators = shuffle(spec, &mut problems);
+    schema(spec, &mut problems);
+    let nm = &spec.node_manager;
+    let elasticity = &spec.elasticity;
+    let guarder = &spec.guarder;
+    match (auth, lifecycle, metrics) {
+        (Some(auth), Some(lifecycle), Some(metrics)) if problems.0.is_empty() => {
+            Ok(ValidatedPool {
+                resource_managers,
+                auth,
+                node_label: nm.node_label.clone(),
+                lifecycle,
+                policy,
+                settings,
+                sync_interval: Duration::from_secs(u64::from(elasticity.sync_interval_seconds)),
+                metrics,
+                guarder: GuarderSettings {
+                    grace_period: Duration::from_secs(u64::from(guarder.grace_period_seconds)),
+                    spark_decommission: guarder.spark_decommission,
+                    application_masters: guarder.application_masters,
+                    port: guarder.port,
+                },
+                uniffle_coordinators,
+            })
+        }
+        _ => Err(SpecErrors(problems.0)),
+    }
+}
 
-    // ResourceManager
+/// `spec.resourceManager.addresses`: web URLs, each once.
+fn resource_managers(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Vec<Url> {
     let rm = &spec.resource_manager;
     if rm.addresses.is_empty() {
         problems.add(
@@ -264,7 +302,13 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
             Err(message) => problems.add(field, "InvalidResourceManagerAddress", message),
         }
     }
-    let auth = match rm.auth.mode {
+    resource_managers
+}
+
+/// `spec.resourceManager.auth`.
+fn rm_auth(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Option<RmAuth> {
+    let rm = &spec.resource_manager;
+    match rm.auth.mode {
         RmAuthMode::Simple => match rm.auth.user.as_deref().map(str::trim) {
             Some(user) if !user.is_empty() => Some(RmAuth::Simple {
                 user: user.to_owned(),
@@ -318,9 +362,11 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
                 })
             }
         },
-    };
+    }
+}
 
-    // NodeManager
+/// `spec.nodeManager`: image, ConfigMap, YARN label, ports.
+fn node_manager(spec: &ElasticNodePoolSpec, problems: &mut Problems) {
     let nm = &spec.node_manager;
     if nm.image.trim().is_empty() {
         problems.add(
@@ -367,8 +413,10 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
             "rpc, web and localizer ports must differ",
         );
     }
+}
 
-    // Capacity
+/// `spec.capacity`: the floor and ceiling of every NM.
+fn capacity(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> CapacityBounds {
     let capacity = &spec.capacity;
     let (floor, ceiling) = (
         Resources::from(capacity.floor),
@@ -408,14 +456,20 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
             "memory per vcore must be positive (4096 is typical)",
         );
     }
-    let bounds = CapacityBounds {
+    CapacityBounds {
         floor,
         ceiling,
         memory_per_vcore_mb: u64::from(capacity.memory_per_vcore_mb),
-    };
+    }
+}
 
-    // Lifecycle
-    let lifecycle = match spec.lifecycle.mode {
+/// `spec.lifecycle`.
+fn lifecycle(
+    spec: &ElasticNodePoolSpec,
+    now: Timestamp,
+    problems: &mut Problems,
+) -> Option<Lifecycle> {
+    match spec.lifecycle.mode {
         LifecycleMode::Resident => Some(Lifecycle::Resident),
         LifecycleMode::OnDemand => match &spec.lifecycle.on_demand {
             Some(on_demand) => Some(Lifecycle::OnDemand {
@@ -463,11 +517,13 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
                 }
             },
         },
-    };
+    }
+}
 
-    // Elasticity
+/// `spec.elasticity.metrics`: where batch availability is read.
+fn metrics_source(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Option<MetricsSource> {
     let elasticity = &spec.elasticity;
-    let metrics = match elasticity.metrics.source {
+    match elasticity.metrics.source {
         MetricsSourceKind::Exporter => {
             if elasticity.metrics.exporter_port == 0 {
                 problems.add(
@@ -501,7 +557,16 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
                 }
             },
         },
-    };
+    }
+}
+
+/// The rest of `spec.elasticity`: the policy and its settings.
+fn elasticity(
+    spec: &ElasticNodePoolSpec,
+    bounds: CapacityBounds,
+    problems: &mut Problems,
+) -> (PolicyKind, PolicySettings) {
+    let elasticity = &spec.elasticity;
     if elasticity.sync_interval_seconds == 0 {
         problems.add(
             "spec.elasticity.syncIntervalSeconds",
@@ -561,8 +626,11 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
     settings.stale_after_seconds = u64::from(elasticity.stale_after_seconds);
     settings.shrink_to_floor_after_seconds = u64::from(elasticity.shrink_to_floor_after_seconds);
     settings.static_capacity = static_capacity;
+    (policy, settings)
+}
 
-    // Guarder
+/// `spec.guarder`.
+fn guarder(spec: &ElasticNodePoolSpec, settings: &mut PolicySettings, problems: &mut Problems) {
     let guarder = &spec.guarder;
     if guarder.grace_period_seconds == 0 {
         problems.add(
@@ -576,8 +644,10 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
     }
     // The deadline of an urgent guarder target is the pool's grace period.
     settings.grace_period_seconds = guarder.grace_period_seconds;
+}
 
-    // Datasets
+/// `spec.datasets`: names and mount paths, each once.
+fn datasets(spec: &ElasticNodePoolSpec, problems: &mut Problems) {
     let mut dataset_names = BTreeSet::new();
     let mut mount_paths = BTreeSet::new();
     for (index, dataset) in spec.datasets.iter().enumerate() {
@@ -609,8 +679,10 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
             );
         }
     }
+}
 
-    // Shuffle
+/// `spec.shuffle`: the Uniffle coordinators.
+fn shuffle(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Vec<String> {
     let mut uniffle_coordinators = Vec::new();
     if let Some(uniffle) = spec.shuffle.as_ref().and_then(|s| s.uniffle.as_ref()) {
         if uniffle.coordinators.is_empty() {
@@ -632,38 +704,18 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
             }
         }
     }
+    uniffle_coordinators
+}
 
-    // What the API server would refuse by schema (specs read from files never met it), for
-    // the fields no check above already explained.
+/// What the API server would refuse by schema (specs read from files never met it), for the
+/// fields no check above already explained.
+fn schema(spec: &ElasticNodePoolSpec, problems: &mut Problems) {
     let mut limits = Problems::default();
     schema_limits::check(spec, &mut limits);
     for limit in limits.0 {
         if !problems.0.iter().any(|p| p.field == limit.field) {
             problems.0.push(limit);
         }
-    }
-
-    match (auth, lifecycle, metrics) {
-        (Some(auth), Some(lifecycle), Some(metrics)) if problems.0.is_empty() => {
-            Ok(ValidatedPool {
-                resource_managers,
-                auth,
-                node_label: nm.node_label.clone(),
-                lifecycle,
-                policy,
-                settings,
-                sync_interval: Duration::from_secs(u64::from(elasticity.sync_interval_seconds)),
-                metrics,
-                guarder: GuarderSettings {
-                    grace_period: Duration::from_secs(u64::from(guarder.grace_period_seconds)),
-                    spark_decommission: guarder.spark_decommission,
-                    application_masters: guarder.application_masters,
-                    port: guarder.port,
-                },
-                uniffle_coordinators,
-            })
-        }
-        _ => Err(SpecErrors(problems.0)),
     }
 }
 

@@ -9,7 +9,7 @@ use guarder::api::TargetRequest;
 
 use super::NodeManagerEndpoints;
 use super::guarder_client::{GuarderClient, GuarderError};
-use crate::yarn::{Capacity, NodeId, OverCommitTimeout, ResourceManager, RmError};
+use yarn_rm::{NodeId, OverCommitTimeout, ResourceManager, Resources, RmError};
 
 /// Why a drain step failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ pub async fn start_drain<R: ResourceManager>(
     match rm
         .resize(
             &nm.yarn_node_id,
-            Capacity::default(),
+            Resources::default(),
             OverCommitTimeout::Never,
         )
         .await

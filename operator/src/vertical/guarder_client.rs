@@ -7,7 +7,7 @@ use guarder::api::TargetRequest;
 use serde::Deserialize;
 use url::Url;
 
-use crate::yarn::Secret;
+use yarn_rm::Secret;
 
 /// Why a guarder call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

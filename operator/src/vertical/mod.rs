@@ -29,10 +29,10 @@ use url::Url;
 use crate::policy::{
     BatchAllocatable, Direction, KeepReason, MeasuredUse, PolicyKind, PolicySettings, Resources,
 };
-use crate::yarn::{Capacity, NodeId, OverCommitTimeout, ResourceManager, RmError};
 use availability::{ExporterSource, NodeReading, PrometheusSource, SourceError};
 use decisions::{GuarderView, LoopCore, NmCommands, Observation, Planned, RmView};
 use guarder_client::{GuarderClient, GuarderError, GuarderStatus};
+use yarn_rm::{NodeId, OverCommitTimeout, ResourceManager, RmError};
 
 /// Where one NM's parts answer, and what its Node object says.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,7 +96,7 @@ pub const RM_READ_BUDGET: Duration = Duration::from_secs(10);
 /// The HTTP client towards exporters, Prometheus and guarders: one timeout for connecting and
 /// for the whole answer.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    koordlet_metrics::app::http_client()
+    controlkit::process::http_client()
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
@@ -107,7 +107,7 @@ pub fn reader(
     source: &crate::validate::MetricsSource,
     timeout: Duration,
     concurrency: usize,
-    egress: Option<&std::sync::Arc<crate::egress::EgressPolicy>>,
+    egress: Option<&std::sync::Arc<controlkit::egress::EgressPolicy>>,
 ) -> Result<MetricsReader, reqwest::Error> {
     Ok(match source {
         crate::validate::MetricsSource::Exporter { .. } => {
@@ -242,14 +242,14 @@ pub struct VerticalLoop<R> {
     epoch: Instant,
 }
 
-fn to_capacity(r: Resources) -> Capacity {
-    Capacity {
+fn to_capacity(r: Resources) -> Resources {
+    Resources {
         memory_mb: r.memory_mb,
         vcores: r.vcores,
     }
 }
 
-fn to_resources(c: Capacity) -> Resources {
+fn to_resources(c: Resources) -> Resources {
     Resources::new(c.vcores, c.memory_mb)
 }
 

@@ -9,18 +9,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use controlkit::process::Clock;
 use guarder::discovery::Scope;
 use guarder::drain::DrainSettings;
 use guarder::service::{Guarder, GuarderConfig};
-use koordlet_metrics::exporter::Clock;
 use koordlet_metrics::report::{LatestSample, WindowsReport};
 use koordlet_metrics::{WindowSet, WindowStats};
 
 use super::*;
 use crate::policy::CapacityBounds;
 use crate::vertical::rate::WriteBudget;
-use crate::yarn::double::{DoubleAuth, DoubleCluster, RmDouble, Role};
-use crate::yarn::{RestResourceManager, RestSettings, RmAuth, Secret};
+use yarn_rm::{RestResourceManager, RestSettings, RmAuth, Secret};
+use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
 
 const TOKEN: &str = "pool-token";
 
@@ -118,7 +118,7 @@ async fn rig(nodes: usize, start_vcores: u32, loop_settings: LoopSettings) -> Ri
     std::fs::write(&token_file, TOKEN).unwrap();
     let cluster = DoubleCluster::with_nodes(
         nodes,
-        Capacity {
+        Resources {
             memory_mb: u64::from(start_vcores) * 4096,
             vcores: start_vcores,
         },
@@ -194,7 +194,7 @@ fn target(guarder: &Arc<Mutex<Guarder>>) -> Option<(u32, u64)> {
 fn hold(rig: &Rig, index: usize, vcores: u32) {
     rig.double.cluster().set_used(
         &rig.nms[index].yarn_node_id,
-        Capacity {
+        Resources {
             memory_mb: u64::from(vcores) * 4096,
             vcores,
         },
@@ -202,7 +202,7 @@ fn hold(rig: &Rig, index: usize, vcores: u32) {
     );
 }
 
-fn capacity(rig: &Rig, index: usize) -> Capacity {
+fn capacity(rig: &Rig, index: usize) -> Resources {
     rig.double
         .cluster()
         .node(&rig.nms[index].yarn_node_id)
@@ -330,10 +330,9 @@ async fn a_refused_rm_write_keeps_the_guarder_untouched() {
     let mut rig = rig(1, 20, settings(600, 10)).await;
     set(&rig.exporters[0], "worker-0", 8.0);
     // The RM refuses to resize a node it no longer runs (503, as Hadoop answers).
-    rig.double.cluster().set_state(
-        &rig.nms[0].yarn_node_id,
-        crate::yarn::NodeState::Decommissioned,
-    );
+    rig.double
+        .cluster()
+        .set_state(&rig.nms[0].yarn_node_id, yarn_rm::NodeState::Decommissioned);
     let report = rig.looper.tick(&rig.nms).await;
     let Applied::Failed { category, .. } = &report.outcomes[0].applied else {
         panic!("expected a failure, got {:?}", report.outcomes[0].applied);
@@ -473,7 +472,7 @@ async fn drain_zeroes_the_rm_then_targets_the_guarder_and_label_removal_follows(
         matches!(started, drain::DrainStarted::GuarderTold),
         "{started:?}"
     );
-    assert_eq!(capacity(&rig, 0), Capacity::default());
+    assert_eq!(capacity(&rig, 0), Resources::default());
     assert_eq!(target(&rig.guarders[0]), Some((0, 0)));
     drain::remove_label(rig.looper.resource_manager(), &nm.yarn_node_id)
         .await
@@ -540,7 +539,7 @@ async fn a_drain_whose_guarder_cannot_be_reached_still_zeroes_the_rm() {
         matches!(started, drain::DrainStarted::GuarderUnreachable(_)),
         "{started:?}"
     );
-    assert_eq!(capacity(&rig, 0), Capacity::default());
+    assert_eq!(capacity(&rig, 0), Resources::default());
 }
 
 /// One decision path: the operator's loop, reading a real RM client against the RM double, an

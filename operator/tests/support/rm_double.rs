@@ -15,7 +15,7 @@ impl DoubleProcess {
     /// Starts the double on a free loopback port with these extra arguments and environment,
     /// and waits for the address it prints.
     pub fn spawn<K: AsRef<OsStr>, V: AsRef<OsStr>>(args: &[&str], env: &[(K, V)]) -> DoubleProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_yarn-rm-double"))
+        let mut child = Command::new(testkit::workspace_binary("yarn-rm-double"))
             .args(["--listen", "127.0.0.1:0", "--nodes", "2"])
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))

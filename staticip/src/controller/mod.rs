@@ -176,7 +176,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
         controlkit::http::router(metrics.registry(), healthy.clone()),
     ));
     let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease_namespace);
-    let mut shutdown = Box::pin(koordlet_metrics::app::shutdown_signal());
+    let mut shutdown = Box::pin(controlkit::process::shutdown_signal());
     if !leader::wait_to_lead(&leases, &settings.lease, &mut shutdown).await {
         return Ok(());
     }

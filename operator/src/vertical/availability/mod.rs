@@ -434,13 +434,13 @@ impl PrometheusSource {
         PrometheusSource::with_egress(base, timeout, None)
     }
 
-    /// A source whose connections follow `egress` (see [`crate::egress`]).
+    /// A source whose connections follow `egress` (see [`controlkit::egress`]).
     pub fn with_egress(
         base: Url,
         timeout: Duration,
-        egress: Option<&std::sync::Arc<crate::egress::EgressPolicy>>,
+        egress: Option<&std::sync::Arc<controlkit::egress::EgressPolicy>>,
     ) -> Result<PrometheusSource, reqwest::Error> {
-        let mut http = koordlet_metrics::app::http_client()
+        let mut http = controlkit::process::http_client()
             .timeout(timeout)
             .connect_timeout(timeout);
         if let Some(egress) = egress {

@@ -8,10 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use elastic_yarn_operator::yarn::Capacity;
-use elastic_yarn_operator::yarn::double::{
-    DoubleAuth, DoubleCluster, JerseyStyle, RmDouble, Role, SpnegoAcceptor,
-};
+use yarn_rm::Resources;
+use yarn_rm_double::{DoubleAuth, DoubleCluster, JerseyStyle, RmDouble, Role, SpnegoAcceptor};
 
 /// An RM double serving `/ws/v1/cluster` on loopback.
 #[derive(Debug, Parser)]
@@ -58,7 +56,7 @@ fn main() -> ExitCode {
     };
     let cluster = DoubleCluster::with_nodes(
         args.nodes,
-        Capacity {
+        Resources {
             memory_mb: args.node_memory_mb,
             vcores: args.node_vcores,
         },
@@ -105,7 +103,7 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
-            () = koordlet_metrics::app::shutdown_signal() => ExitCode::SUCCESS,
+            () = controlkit::process::shutdown_signal() => ExitCode::SUCCESS,
         }
     })
 }

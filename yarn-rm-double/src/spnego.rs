@@ -120,6 +120,6 @@ impl SpnegoAcceptor {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        crate::yarn::lock(&self.sessions)
+        yarn_rm::lock(&self.sessions)
     }
 }

@@ -7,76 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::jersey;
 
-/// A NodeManager's id as YARN writes it: `host:port` (the NM's RPC port).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NodeId {
-    host: String,
-    port: u16,
-}
+pub use yarn_types::{NodeId, Resources};
 
-impl NodeId {
-    /// A node id from its parts.
-    pub fn new(host: impl Into<String>, port: u16) -> Result<NodeId, String> {
-        let host = host.into();
-        if host.is_empty()
-            || host
-                .chars()
-                .any(|c| c.is_whitespace() || c == '/' || c == ':')
-        {
-            return Err(format!("{host:?} is not a host name"));
-        }
-        Ok(NodeId { host, port })
-    }
-
-    /// The NM's host name.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The NM's RPC port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl FromStr for NodeId {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<NodeId, String> {
-        let (host, port) = text
-            .rsplit_once(':')
-            .ok_or_else(|| format!("node id {text:?} is not host:port"))?;
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| format!("node id {text:?} has no valid port"))?;
-        NodeId::new(host, port).map_err(|err| format!("node id {text:?}: {err}"))
-    }
-}
-
-impl TryFrom<String> for NodeId {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<NodeId, String> {
-        text.parse()
-    }
-}
-
-impl From<NodeId> for String {
-    fn from(id: NodeId) -> String {
-        id.to_string()
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
-
-/// A NodeManager's YARN capacity: memory in MB (YARN's MiB) and vcores.
+/// `{"memory":M,"vCores":N}`: resources as the RM's REST bodies write them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capacity {
+pub struct WireResources {
     /// Memory, MB as YARN counts it (2^20 bytes).
     #[serde(rename = "memory")]
     pub memory_mb: u64,
@@ -85,9 +20,18 @@ pub struct Capacity {
     pub vcores: u32,
 }
 
-impl fmt::Display for Capacity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} vcores, {} MB", self.vcores, self.memory_mb)
+impl From<Resources> for WireResources {
+    fn from(r: Resources) -> Self {
+        WireResources {
+            memory_mb: r.memory_mb,
+            vcores: r.vcores,
+        }
+    }
+}
+
+impl From<WireResources> for Resources {
+    fn from(r: WireResources) -> Self {
+        Resources::new(r.vcores, r.memory_mb)
     }
 }
 
@@ -104,8 +48,8 @@ pub struct ResourceInfo {
 
 impl ResourceInfo {
     /// As a capacity; negative values (never sent by a sane RM) read as zero.
-    pub fn capacity(&self) -> Capacity {
-        Capacity {
+    pub fn capacity(&self) -> Resources {
+        Resources {
             memory_mb: u64::try_from(self.memory).unwrap_or(0),
             vcores: u32::try_from(self.vcores).unwrap_or(0),
         }
@@ -273,7 +217,7 @@ pub struct NodeReport {
 
 impl NodeReport {
     /// The node's YARN capacity: `totalResource` when written, otherwise used + available.
-    pub fn capacity(&self) -> Capacity {
+    pub fn capacity(&self) -> Resources {
         match &self.total_resource {
             Some(total) => total.capacity(),
             None => ResourceInfo {
@@ -285,7 +229,7 @@ impl NodeReport {
     }
 
     /// What containers hold now.
-    pub fn used(&self) -> Capacity {
+    pub fn used(&self) -> Resources {
         ResourceInfo {
             memory: self.used_memory_mb,
             vcores: self.used_virtual_cores,
@@ -296,20 +240,20 @@ impl NodeReport {
 
 /// `{"nodes":{"node":[...]}}`, with every Jersey form of the list.
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct NodesAnswer {
+pub struct NodesAnswer {
     #[serde(default)]
     pub nodes: Option<NodesList>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct NodesList {
+pub struct NodesList {
     #[serde(default, deserialize_with = "jersey::one_or_many")]
     pub node: Vec<NodeReport>,
 }
 
 /// `{"node":{...}}`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct NodeAnswer {
+pub struct NodeAnswer {
     pub node: NodeReport,
 }
 
@@ -361,7 +305,7 @@ pub struct ClusterInfo {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ClusterInfoAnswer {
+pub struct ClusterInfoAnswer {
     pub cluster_info: ClusterInfo,
 }
 
@@ -384,7 +328,7 @@ fn exclusive_by_default() -> bool {
 /// `{"nodeLabelInfo":[...]}` (`GET /get-node-labels`, `POST /add-node-labels`).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NodeLabelsBody {
+pub struct NodeLabelsBody {
     #[serde(default, deserialize_with = "jersey::one_or_many")]
     pub node_label_info: Vec<NodeLabel>,
 }
@@ -392,14 +336,14 @@ pub(crate) struct NodeLabelsBody {
 /// `{"nodeToLabels":[{"nodeId":"h:p","labels":[...]}]}` (`POST /replace-node-to-labels`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NodeToLabelsBody {
+pub struct NodeToLabelsBody {
     #[serde(default, deserialize_with = "jersey::one_or_many")]
     pub node_to_labels: Vec<NodeToLabels>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NodeToLabels {
+pub struct NodeToLabels {
     pub node_id: String,
     #[serde(default, deserialize_with = "jersey::one_or_many")]
     pub labels: Vec<String>,
@@ -408,8 +352,8 @@ pub(crate) struct NodeToLabels {
 /// `{"resource":{"memory":M,"vCores":N},"overCommitTimeout":T}` (`ResourceOptionInfo`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ResourceOptionBody {
-    pub resource: Capacity,
+pub struct ResourceOptionBody {
+    pub resource: WireResources,
     pub over_commit_timeout: i64,
 }
 
@@ -498,14 +442,14 @@ mod tests {
         assert_eq!(node.node_labels, vec!["elastic".to_owned()]);
         assert_eq!(
             node.capacity(),
-            Capacity {
+            Resources {
                 memory_mb: 16384,
                 vcores: 8
             }
         );
         assert_eq!(
             node.used(),
-            Capacity {
+            Resources {
                 memory_mb: 6144,
                 vcores: 3
             }
@@ -520,7 +464,7 @@ mod tests {
         let node: NodeReport = serde_json::from_str(json).expect("parse");
         assert_eq!(
             node.capacity(),
-            Capacity {
+            Resources {
                 memory_mb: 4096,
                 vcores: 2
             }
@@ -539,7 +483,7 @@ mod tests {
     #[test]
     fn the_resize_body_is_what_rmwebservices_reads() {
         let body = ResourceOptionBody {
-            resource: Capacity {
+            resource: WireResources {
                 memory_mb: 8192,
                 vcores: 4,
             },

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value, json};
 
-use crate::yarn::model::{Capacity, NodeId, NodeState, SignalCommand};
+use yarn_rm::model::{NodeId, NodeState, Resources, SignalCommand};
 
 /// One NodeManager as the double knows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,9 +16,9 @@ pub struct DoubleNode {
     /// YARN state.
     pub state: NodeState,
     /// YARN capacity.
-    pub capacity: Capacity,
+    pub capacity: Resources,
     /// What containers hold.
-    pub used: Capacity,
+    pub used: Resources,
     /// Containers running.
     pub containers: u32,
     /// Node labels.
@@ -27,12 +27,12 @@ pub struct DoubleNode {
 
 impl DoubleNode {
     /// A running, empty node with this capacity.
-    pub fn running(id: NodeId, capacity: Capacity) -> DoubleNode {
+    pub fn running(id: NodeId, capacity: Resources) -> DoubleNode {
         DoubleNode {
             id,
             state: NodeState::Running,
             capacity,
-            used: Capacity::default(),
+            used: Resources::default(),
             containers: 0,
             labels: Vec::new(),
         }
@@ -56,7 +56,7 @@ struct ClusterState {
     /// Cluster labels and their exclusivity.
     labels: BTreeMap<String, bool>,
     /// Reads left during which a resized node still shows its old capacity.
-    lagging: HashMap<NodeId, (u32, Capacity)>,
+    lagging: HashMap<NodeId, (u32, Resources)>,
     lag_reads: u32,
     signals: Vec<(String, SignalCommand)>,
     style: JerseyStyle,
@@ -84,7 +84,7 @@ impl DoubleCluster {
     }
 
     /// `count` running nodes `nm-<i>.yarn.test:45454` of the given capacity.
-    pub fn with_nodes(count: usize, capacity: Capacity) -> DoubleCluster {
+    pub fn with_nodes(count: usize, capacity: Resources) -> DoubleCluster {
         let cluster = DoubleCluster::new();
         for index in 0..count {
             if let Ok(id) = NodeId::new(format!("nm-{index}.yarn.test"), 45454) {
@@ -95,7 +95,7 @@ impl DoubleCluster {
     }
 
     fn lock(&self) -> MutexGuard<'_, ClusterState> {
-        crate::yarn::lock(&self.state)
+        yarn_rm::lock(&self.state)
     }
 
     /// Adds or replaces a node.
@@ -116,7 +116,7 @@ impl DoubleCluster {
     }
 
     /// Sets what containers use on a node.
-    pub fn set_used(&self, id: &NodeId, used: Capacity, containers: u32) {
+    pub fn set_used(&self, id: &NodeId, used: Resources, containers: u32) {
         if let Some(node) = self.lock().nodes.get_mut(id) {
             node.used = used;
             node.containers = containers;
@@ -177,7 +177,7 @@ impl DoubleCluster {
 
     /// Applies a resize; answers the capacity before it, as `RMWebServices.updateNodeResource`
     /// returns the node's total before the scheduler applies the change.
-    pub(crate) fn resize(&self, id: &NodeId, capacity: Capacity) -> Result<Capacity, Refusal> {
+    pub(crate) fn resize(&self, id: &NodeId, capacity: Resources) -> Result<Resources, Refusal> {
         let mut state = self.lock();
         let lag = state.lag_reads;
         let node = state.nodes.get_mut(id).ok_or_else(|| not_found(id))?;
@@ -372,14 +372,14 @@ mod tests {
     fn a_resize_answers_the_old_capacity_and_reads_may_lag() {
         let cluster = DoubleCluster::with_nodes(
             1,
-            Capacity {
+            Resources {
                 memory_mb: 8192,
                 vcores: 8,
             },
         );
         let id: NodeId = "nm-0.yarn.test:45454".parse().expect("id");
         cluster.lag_resizes(1);
-        let new = Capacity {
+        let new = Resources {
             memory_mb: 4096,
             vcores: 4,
         };
@@ -394,11 +394,11 @@ mod tests {
 
     #[test]
     fn inactive_nodes_cannot_be_resized() {
-        let cluster = DoubleCluster::with_nodes(1, Capacity::default());
+        let cluster = DoubleCluster::with_nodes(1, Resources::default());
         let id: NodeId = "nm-0.yarn.test:45454".parse().expect("id");
         cluster.set_state(&id, NodeState::Lost);
         assert!(matches!(
-            cluster.resize(&id, Capacity::default()),
+            cluster.resize(&id, Resources::default()),
             Err(Refusal::Unavailable(_))
         ));
     }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::model::{Capacity, NodeId};
+use super::model::{NodeId, Resources};
 
 /// The exception RMWebServices writes on failure: `{"RemoteException":{...}}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -120,9 +120,9 @@ pub enum RmError {
         /// The node.
         node: NodeId,
         /// What was asked for.
-        requested: Capacity,
+        requested: Resources,
         /// What the RM showed last.
-        seen: Capacity,
+        seen: Resources,
         /// How many times the node was read back.
         reads: u32,
     },

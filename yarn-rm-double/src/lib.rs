@@ -32,10 +32,10 @@ pub use cluster::{DoubleCluster, DoubleNode, JerseyStyle};
 use cluster::{Refusal, mapped, natural};
 pub use spnego::SpnegoAcceptor;
 
-use super::auth::{AUTH_COOKIE, DELEGATION_TOKEN_HEADER};
-use super::lock;
-use super::model::{
-    Capacity, NodeId, NodeLabelsBody, NodeState, NodeToLabelsBody, ResourceOptionBody,
+use yarn_rm::auth::{AUTH_COOKIE, DELEGATION_TOKEN_HEADER};
+use yarn_rm::lock;
+use yarn_rm::model::{
+    NodeId, NodeLabelsBody, NodeState, NodeToLabelsBody, ResourceOptionBody, Resources,
     SignalCommand,
 };
 
@@ -497,8 +497,8 @@ fn route(
                 Err(err) => return unmarshal_error(&err),
             };
             // As the real RM (3.4, 3.5), the answer shows the capacity just set.
-            match cluster.resize(&id, option.resource) {
-                Ok(_) => json_answer(cluster, resource_info(option.resource)),
+            match cluster.resize(&id, option.resource.into()) {
+                Ok(_) => json_answer(cluster, resource_info(option.resource.into())),
                 Err(refusal) => refused(refusal),
             }
         }
@@ -545,10 +545,7 @@ fn route(
                 )
                     .into_response();
             };
-            if container
-                .parse::<guarder::container::ContainerId>()
-                .is_err()
-            {
+            if container.parse::<yarn_types::ContainerId>().is_err() {
                 return remote_exception(
                     StatusCode::BAD_REQUEST,
                     "IllegalArgumentException",
@@ -584,7 +581,7 @@ fn cluster_info(state: &DoubleState) -> Value {
     }})
 }
 
-fn resource_info(capacity: Capacity) -> Value {
+fn resource_info(capacity: Resources) -> Value {
     json!({"resourceInfo": {"memory": capacity.memory_mb, "vCores": capacity.vcores}})
 }
 

@@ -10,7 +10,6 @@
 //!   and trying the admin commands.
 
 pub mod auth;
-pub mod double;
 pub mod error;
 pub mod jersey;
 pub mod metrics;
@@ -22,13 +21,13 @@ pub mod tls;
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use guarder::container::ContainerId;
+use yarn_types::ContainerId;
 
 pub use auth::{KerberosEnvironment, RmAuth, Secret};
 pub use error::{RemoteException, RmError};
 pub use metrics::RmMetrics;
 pub use model::{
-    Capacity, ClusterInfo, HaState, NodeId, NodeLabel, NodeReport, NodeState, OverCommitTimeout,
+    ClusterInfo, HaState, NodeId, NodeLabel, NodeReport, NodeState, OverCommitTimeout, Resources,
     SignalCommand,
 };
 pub use rest::{RestResourceManager, RestSettings};
@@ -41,9 +40,9 @@ pub struct ResizeOutcome {
     pub node: NodeId,
     /// The capacity the RM's answer to the resize shows: what it accepted (Hadoop 3.4 and 3.5
     /// answer with the new capacity, not the one before).
-    pub accepted: Capacity,
-    /// Capacity read back from the RM, equal to the one asked for.
-    pub confirmed: Capacity,
+    pub accepted: Resources,
+    /// Resources read back from the RM, equal to the one asked for.
+    pub confirmed: Resources,
     /// Reads of the node it took to see the new capacity.
     pub reads: u32,
 }
@@ -78,7 +77,7 @@ pub trait ResourceManager: Send + Sync {
     fn resize(
         &self,
         id: &NodeId,
-        capacity: Capacity,
+        capacity: Resources,
         over_commit: OverCommitTimeout,
     ) -> impl Future<Output = Result<ResizeOutcome, RmError>> + Send;
 
@@ -109,7 +108,7 @@ pub trait ResourceManager: Send + Sync {
 /// Locks a mutex of the client or the double. Every value they guard is replaced whole or
 /// changed in one step, so a panic elsewhere cannot leave it half-written: a poisoned lock is
 /// still safe to use.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -151,7 +150,7 @@ impl<T: ResourceManager> ResourceManager for std::sync::Arc<T> {
     fn resize(
         &self,
         id: &NodeId,
-        capacity: Capacity,
+        capacity: Resources,
         over_commit: OverCommitTimeout,
     ) -> impl Future<Output = Result<ResizeOutcome, RmError>> + Send {
         self.as_ref().resize(id, capacity, over_commit)

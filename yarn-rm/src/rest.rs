@@ -3,7 +3,6 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use guarder::container::ContainerId;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE, WWW_AUTHENTICATE,
 };
@@ -11,6 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+use yarn_types::ContainerId;
 
 use super::auth::{
     AUTH_COOKIE, CookieJar, DELEGATION_TOKEN_HEADER, RmAuth, SpnegoExchange, http_service,
@@ -18,9 +18,9 @@ use super::auth::{
 use super::error::RmError;
 use super::metrics::{AuthLabels, RmMetrics};
 use super::model::{
-    Capacity, ClusterInfo, ClusterInfoAnswer, HaState, NodeAnswer, NodeId, NodeLabel,
-    NodeLabelsBody, NodeReport, NodeState, NodeToLabels, NodeToLabelsBody, NodesAnswer,
-    OverCommitTimeout, ResourceInfo, ResourceOptionBody, SignalCommand,
+    ClusterInfo, ClusterInfoAnswer, HaState, NodeAnswer, NodeId, NodeLabel, NodeLabelsBody,
+    NodeReport, NodeState, NodeToLabels, NodeToLabelsBody, NodesAnswer, OverCommitTimeout,
+    ResourceInfo, ResourceOptionBody, Resources, SignalCommand,
 };
 use super::retry::RetryPolicy;
 use super::{LabelOutcome, ResizeOutcome, ResourceManager, check_label_name, lock};
@@ -51,7 +51,7 @@ pub struct RestSettings {
     /// trusts the platform's roots.
     pub ca_file: Option<std::path::PathBuf>,
     /// Addresses the client may not connect to, checked at every DNS resolution (`None`: any).
-    pub egress: Option<std::sync::Arc<crate::egress::EgressPolicy>>,
+    pub egress: Option<std::sync::Arc<controlkit::egress::EgressPolicy>>,
 }
 
 impl RestSettings {
@@ -178,7 +178,7 @@ impl RestResourceManager {
             });
         }
         let tls = super::tls::client_config(settings.ca_file.as_deref())?;
-        let mut http = koordlet_metrics::app::http_client();
+        let mut http = controlkit::process::http_client();
         if let Some(egress) = &settings.egress {
             http = http.dns_resolver(egress.resolver());
         }
@@ -588,11 +588,11 @@ impl ResourceManager for RestResourceManager {
     async fn resize(
         &self,
         id: &NodeId,
-        capacity: Capacity,
+        capacity: Resources,
         over_commit: OverCommitTimeout,
     ) -> Result<ResizeOutcome, RmError> {
         let body = ResourceOptionBody {
-            resource: capacity,
+            resource: capacity.into(),
             over_commit_timeout: over_commit.wire(),
         };
         // Absolute values: sending the same resize twice is harmless, so it may be retried.
