@@ -9,12 +9,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use yarn_rm::RmMetrics;
 
-/// Labels of a failure.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FailureLabels {
-    /// Stable category.
-    pub category: &'static str,
-}
+pub use controlkit::report::FailureLabels;
 
 /// Labels of a resize decision.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -5,6 +5,7 @@
 
 pub mod addresses;
 pub mod datasets;
+pub mod error;
 pub mod keytabs;
 pub use controlkit::leader;
 pub mod metrics;
@@ -13,7 +14,7 @@ pub mod runtime;
 pub mod status;
 pub mod third_party;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,14 +32,13 @@ use kube::{Api, Client};
 use tokio::sync::Mutex;
 
 use crate::build::BuildSettings;
-use crate::crd::{ElasticNodePool, NodeManagerProblem};
-use crate::vertical::drain::DrainError;
-use keytabs::{KeytabError, KeytabStore};
+use crate::crd::ElasticNodePool;
+use keytabs::KeytabStore;
 use leader::LeaseSettings;
-use metrics::{FailureLabels, OperatorMetrics};
+use metrics::OperatorMetrics;
 use runtime::PoolRuntime;
-use yarn_rm::RmError;
 
+pub use error::ReconcileError;
 pub use reconcile::reconcile;
 
 /// Settings of the installation.
@@ -93,12 +93,10 @@ pub struct Context {
     pub keytabs: Mutex<KeytabStore>,
     /// The leader Lease this replica acts under (`None`: no election, as in tests).
     pub leadership: Option<leader::Leadership>,
-    /// Per pool UID, the NMs whose reconcile step failed in the pool's current reconcile.
-    pub problems: std::sync::Mutex<HashMap<String, BTreeMap<String, NodeManagerProblem>>>,
     /// What each pool's NMs hold per node, so that pools sharing a node divide it.
     pub shares: crate::vertical::shares::NodeShares,
     /// Per pool UID, the URLs that last passed the egress check, and when.
-    pub egress_passed: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
+    pub egress_passed: reconcile::EgressPassed,
 }
 
 impl std::fmt::Debug for Context {
@@ -126,7 +124,6 @@ impl Context {
             runtimes: Mutex::new(HashMap::new()),
             keytabs: Mutex::new(keytabs),
             leadership: None,
-            problems: std::sync::Mutex::new(HashMap::new()),
             shares: crate::vertical::shares::NodeShares::default(),
             egress_passed: std::sync::Mutex::new(HashMap::new()),
         }
@@ -146,70 +143,15 @@ impl Context {
     }
 }
 
-/// Why a reconcile failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// A Kubernetes API call failed.
-    #[error("Kubernetes API: {0}")]
-    Kubernetes(#[from] kube::Error),
-    /// The pool lacks metadata the API server always sets.
-    #[error("{0}")]
-    Build(#[from] crate::build::BuildError),
-    /// The RM refused or could not be reached.
-    #[error("ResourceManager: {0}")]
-    ResourceManager(#[from] RmError),
-    /// A drain step failed.
-    #[error("drain: {0}")]
-    Drain(#[from] DrainError),
-    /// A Kerberos keytab could not be used.
-    #[error("keytab: {0}")]
-    Keytab(#[from] KeytabError),
-    /// A client could not be built.
-    #[error("{0}")]
-    Client(String),
-    /// Claiming, binding or releasing a static address failed.
-    #[error("static IP: {0}")]
-    StaticIp(#[from] staticip::claim::ClaimError),
-    /// The finalizer helper failed.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
-}
-
-impl ReconcileError {
-    /// Short stable category for metrics and Event reasons.
-    pub fn category(&self) -> &'static str {
-        match self {
-            ReconcileError::Kubernetes(_) => "kubernetes",
-            ReconcileError::Build(_) => "build",
-            ReconcileError::ResourceManager(error) => error.category(),
-            ReconcileError::Drain(error) => error.category(),
-            ReconcileError::Keytab(_) => "keytab",
-            ReconcileError::StaticIp(_) => "staticip",
-            ReconcileError::Client(_) => "client",
-            ReconcileError::Finalizer(_) => "finalizer",
-        }
-    }
-}
-
 /// Retries a failed reconcile with a delay that grows with the kind of failure; never hot.
 pub fn error_policy(
     _pool: Arc<ElasticNodePool>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
-    ctx.metrics
-        .failures
-        .get_or_create(&FailureLabels {
-            category: error.category(),
-        })
-        .inc();
-    tracing::warn!(%error, category = error.category(), "reconcile failed");
-    let transient = match error {
-        ReconcileError::ResourceManager(error) => error.is_transient(),
-        ReconcileError::Keytab(_) | ReconcileError::Build(_) => false,
-        _ => true,
-    };
-    Action::requeue(if transient {
+    // (Counted, logged and reported on the pool by `reconcile`, through controlkit's report path.)
+    let _ = ctx;
+    Action::requeue(if error.is_transient() {
         Duration::from_secs(15)
     } else {
         Duration::from_secs(120)

@@ -315,6 +315,15 @@ pub struct NmResources {
     pub memory_mb: u64,
 }
 
+impl From<yarn_types::Resources> for NmResources {
+    fn from(r: yarn_types::Resources) -> Self {
+        NmResources {
+            vcores: r.vcores,
+            memory_mb: r.memory_mb,
+        }
+    }
+}
+
 /// Smallest and largest capacity of each NodeManager.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]

@@ -60,8 +60,8 @@ impl Default for ControllerSettings {
 pub struct Metrics {
     /// Passes started.
     pub reconciles: Counter,
-    /// Passes failed.
-    pub failures: Counter,
+    /// Passes failed, by category.
+    pub failures: controlkit::report::Failures,
     /// Addresses whose DNS records and keytab were made.
     pub addresses_made_ready: Counter,
 }
@@ -78,7 +78,7 @@ impl Metrics {
         );
         registry.register(
             "reconcile_failures",
-            "Pool reconciles that failed",
+            "Pool reconciles that failed, by category",
             self.failures.clone(),
         );
         registry.register(
@@ -118,6 +118,9 @@ pub enum ReconcileError {
     /// An API call failed.
     #[error("Kubernetes API: {0}")]
     Kubernetes(#[from] kube::Error),
+    /// The finalizer helper failed.
+    #[error(transparent)]
+    Finalizer(#[from] controlkit::report::FinalizerError),
     /// The pool is being deleted and addresses remain.
     #[error("the pool stays until its addresses go: {held} held, {left} not yet cleaned up")]
     DeletionPending {
@@ -126,15 +129,22 @@ pub enum ReconcileError {
         /// Unheld addresses whose cleanup failed or waits.
         left: usize,
     },
-    /// The finalizer helper failed otherwise.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
+}
+
+impl controlkit::report::Categorised for ReconcileError {
+    fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Kubernetes(_) => "kubernetes",
+            ReconcileError::DeletionPending { .. } => "deletion_pending",
+            ReconcileError::Finalizer(error) => error.category(),
+        }
+    }
 }
 
 /// Retries a failed pass after a pause; never hot.
 pub fn error_policy(_pool: Arc<StaticIPPool>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failures.inc();
-    tracing::warn!(%error, "reconcile failed");
+    // (Counted and reported by `reconcile`, through controlkit's report path.)
+    let _ = ctx;
     Action::requeue(match error {
         ReconcileError::DeletionPending { .. } => Duration::from_secs(30),
         _ => Duration::from_secs(15),

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::instrument;
@@ -44,29 +44,19 @@ pub async fn reconcile(
     ctx.metrics.reconciles.inc();
     let pools: Api<StaticIPPool> = Api::all(ctx.client.clone());
     let subject = pool.clone();
-    let result = finalizer(&pools, POOL_FINALIZER, pool, |event| async {
+    let result = controlkit::report::finalized(&pools, POOL_FINALIZER, pool, |event| async {
         match event {
             FinalizerEvent::Apply(pool) => apply(&pool, &ctx).await,
             FinalizerEvent::Cleanup(pool) => cleanup(&pool, &ctx).await,
         }
     })
-    .await
-    .map_err(|error| match error {
-        kube::runtime::finalizer::Error::ApplyFailed(error)
-        | kube::runtime::finalizer::Error::CleanupFailed(error) => error,
-        kube::runtime::finalizer::Error::AddFinalizer(error)
-        | kube::runtime::finalizer::Error::RemoveFinalizer(error) => {
-            ReconcileError::Kubernetes(error)
-        }
-        other => ReconcileError::Finalizer(other.to_string()),
-    });
+    .await;
     if let Err(error) = &result {
-        publish(
-            &ctx,
-            &subject,
-            EventType::Warning,
-            "ReconcileFailed",
-            error.to_string(),
+        controlkit::report::reconcile_failed(
+            ctx.recorder.as_ref(),
+            &subject.object_ref(&()),
+            &ctx.metrics.failures,
+            error,
         )
         .await;
     }

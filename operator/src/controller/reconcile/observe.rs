@@ -1,0 +1,228 @@
+//! Observe: every read of a reconcile, into one [`Observed`] value the pure steps work on —
+//! the Kubernetes side first ([`read_cluster`]), then, with the pool's clients, the RM's side
+//! ([`with_rm`]).
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use super::super::datasets::{self, DatasetsReadiness};
+use super::super::error::ObserveError;
+use super::super::runtime;
+use super::super::status::RmReachability;
+use super::Context;
+use crate::build::PoolRef;
+use crate::build::names::{
+    self, DRAIN_DEADLINE_ANNOTATION, NODE_ANNOTATION, YARN_NODE_ID_ANNOTATION,
+};
+use crate::crd::ElasticNodePool;
+use crate::vertical::{NodeManagerEndpoints, RM_READ_BUDGET};
+use yarn_rm::{NodeId, NodeReport, ResourceManager, RestResourceManager};
+
+/// An NM pod as the plan sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct PodView {
+    pub node: String,
+    pub name: String,
+    pub uid: Option<String>,
+    pub ip: Option<String>,
+    pub host_ip: Option<String>,
+    pub node_id: Option<NodeId>,
+    pub drain_deadline: Option<Timestamp>,
+    pub evicted: bool,
+}
+
+impl PodView {
+    /// The view of an NM pod of this operator; `None` for a pod without the node annotation.
+    pub fn of(pod: &Pod, rpc_port: u16) -> Option<PodView> {
+        let annotations = pod.metadata.annotations.as_ref()?;
+        let node = annotations.get(NODE_ANNOTATION)?.clone();
+        let status = pod.status.as_ref();
+        let ip = status.and_then(|s| s.pod_ip.clone());
+        let node_id = annotations
+            .get(YARN_NODE_ID_ANNOTATION)
+            .cloned()
+            .or_else(|| ip.as_ref().map(|ip| format!("{ip}:{rpc_port}")))
+            .and_then(|text| text.parse().ok());
+        Some(PodView {
+            node,
+            name: pod.name_any(),
+            uid: pod.metadata.uid.clone(),
+            ip,
+            host_ip: status.and_then(|s| s.host_ip.clone()),
+            node_id,
+            drain_deadline: annotations
+                .get(DRAIN_DEADLINE_ANNOTATION)
+                .and_then(|t| t.parse().ok()),
+            // A pod of restart policy Always fails only when evicted (Koordinator under memory
+            // pressure) or lost with its node; it never comes back by itself.
+            evicted: status.and_then(|s| s.phase.as_deref()) == Some("Failed"),
+        })
+    }
+
+    /// Where the loop and the drain reach this NM; `None` until it has a YARN node id. The
+    /// guarder is reachable once the pod has an IP.
+    pub fn endpoints(
+        &self,
+        guarder_port: u16,
+        exporter_port: Option<u16>,
+    ) -> Option<NodeManagerEndpoints> {
+        Some(NodeManagerEndpoints {
+            node: self.node.clone(),
+            yarn_node_id: self.node_id.clone()?,
+            exporter: exporter_port.and_then(|port| {
+                let host = self.host_ip.as_ref()?;
+                url::Url::parse(&format!("http://{host}:{port}/")).ok()
+            }),
+            guarder: self
+                .ip
+                .as_ref()
+                .and_then(|ip| url::Url::parse(&format!("http://{ip}:{guarder_port}/")).ok()),
+            batch_allocatable: None,
+        })
+    }
+}
+
+/// What the RM said at this reconcile.
+#[derive(Debug)]
+pub(crate) struct RmView {
+    /// Whether the active RM answered.
+    pub reachability: RmReachability,
+    /// Its nodes, by id (empty when it did not answer).
+    pub reports: HashMap<NodeId, NodeReport>,
+}
+
+impl RmView {
+    /// Whether the RM answered.
+    pub fn reachable(&self) -> bool {
+        self.reachability == RmReachability::Reachable
+    }
+
+    /// The RM's report of the NM in `pod`.
+    pub fn report_of(&self, pod: &PodView) -> Option<&NodeReport> {
+        pod.node_id.as_ref().and_then(|id| self.reports.get(id))
+    }
+}
+
+/// Everything a reconcile reads.
+#[derive(Debug)]
+pub(crate) struct Observed {
+    /// The cluster's Nodes.
+    pub nodes: Vec<Node>,
+    /// When they were read (the loop's fallback ages from here).
+    pub read_at: tokio::time::Instant,
+    /// The pool's NM pods.
+    pub pods: Vec<PodView>,
+    /// Whether the Fluid Datasets the pool mounts are bound.
+    pub datasets: DatasetsReadiness,
+    /// The RM's view of its nodes.
+    pub rm: RmView,
+    /// What the pool's vertical loop saw last.
+    pub vertical: runtime::Observed,
+}
+
+impl Observed {
+    /// The NM pod on `node`, if any.
+    pub fn pod_on(&self, node: &str) -> Option<&PodView> {
+        self.pods.iter().find(|p| p.node == node)
+    }
+
+    /// The Node named `name`, if it exists.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name))
+    }
+}
+
+/// What the Kubernetes API says of the pool, read before its clients are (re)built.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    nodes: Vec<Node>,
+    read_at: tokio::time::Instant,
+    pods: Vec<PodView>,
+    datasets: DatasetsReadiness,
+}
+
+/// Reads the Nodes, the pool's NM pods and the Fluid Datasets it mounts.
+pub(crate) async fn read_cluster(
+    ctx: &Context,
+    pool: &ElasticNodePool,
+    pool_ref: &PoolRef,
+) -> Result<Cluster, ObserveError> {
+    let nodes = Api::<Node>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(ObserveError::Nodes)?
+        .items;
+    let read_at = tokio::time::Instant::now();
+    let selector = names::node_manager_selector(&pool_ref.name);
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &pool_ref.namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| ObserveError::Pods { selector, source })?
+        .items;
+    let rpc_port = pool.spec.node_manager.ports.rpc;
+    let datasets = datasets::readiness(
+        &datasets::read(&ctx.client, &pool_ref.namespace, &pool.spec.datasets)
+            .await
+            .map_err(ObserveError::Datasets)?,
+    );
+    Ok(Cluster {
+        nodes,
+        read_at,
+        pods: pods
+            .iter()
+            .filter_map(|p| PodView::of(p, rpc_port))
+            .collect(),
+        datasets,
+    })
+}
+
+/// Adds the RM's view of its nodes (read with the pool's client) and the vertical loop's.
+pub(crate) async fn with_rm(
+    cluster: Cluster,
+    rm: &RestResourceManager,
+    vertical: runtime::Observed,
+) -> Observed {
+    Observed {
+        nodes: cluster.nodes,
+        read_at: cluster.read_at,
+        pods: cluster.pods,
+        datasets: cluster.datasets,
+        rm: read_rm(rm).await,
+        vertical,
+    }
+}
+
+/// The RM's nodes, bounded as a whole (see `RM_READ_BUDGET`): an RM that does not answer makes
+/// the pool's condition say so, never a stuck reconcile.
+async fn read_rm(rm: &RestResourceManager) -> RmView {
+    let (reachability, reports) = match tokio::time::timeout(RM_READ_BUDGET, rm.nodes(&[])).await {
+        Ok(Ok(reports)) => (
+            RmReachability::Reachable,
+            reports.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        ),
+        Ok(Err(error)) => (
+            RmReachability::Unreachable(error.category(), error.to_string()),
+            HashMap::new(),
+        ),
+        Err(_) => (
+            RmReachability::Unreachable(
+                "timeout",
+                format!(
+                    "the ResourceManager did not list its nodes within {} s",
+                    RM_READ_BUDGET.as_secs()
+                ),
+            ),
+            HashMap::new(),
+        ),
+    };
+    RmView {
+        reachability,
+        reports,
+    }
+}
