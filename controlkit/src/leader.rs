@@ -340,6 +340,24 @@ pub async fn keep_leading(api: Api<Lease>, settings: LeaseSettings, leadership: 
     }
 }
 
+/// [`keep_leading`] as a task; the receiver resolves when the Lease is lost (give it to
+/// [`run_until_lost`]). Abort the task to stop renewing.
+pub fn renew_in_background(
+    api: Api<Lease>,
+    settings: LeaseSettings,
+    leadership: Leadership,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Receiver<()>,
+) {
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let renewer = tokio::spawn(async move {
+        keep_leading(api, settings, leadership).await;
+        let _ = lost_tx.send(());
+    });
+    (renewer, lost_rx)
+}
+
 /// Drives a controller (`reconciling`, which stops gracefully on a signal) until it ends, or
 /// until `lost` says the Lease was lost: then it returns at once, dropping the reconciles in
 /// flight. They may hang on the very API server the Lease could not be renewed with, and a

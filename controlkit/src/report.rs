@@ -81,6 +81,31 @@ where
         })
 }
 
+/// [`finalized`], then a failure reported with [`reconcile_failed`]: the whole reconcile of one
+/// object as both controllers run it.
+pub async fn reconcile_reported<K, E, F, Fut>(
+    api: &Api<K>,
+    finalizer_name: &str,
+    object: Arc<K>,
+    recorder: Option<&Recorder>,
+    failures: &Failures,
+    reconcile: F,
+) -> Result<Action, E>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+    <K as Resource>::DynamicType: Default,
+    E: std::error::Error + Categorised + Send + 'static + From<FinalizerError>,
+    F: FnOnce(FinalizerEvent<K>) -> Fut,
+    Fut: Future<Output = Result<Action, E>>,
+{
+    let reference = object.object_ref(&Default::default());
+    let result = finalized(api, finalizer_name, object, reconcile).await;
+    if let Err(error) = &result {
+        reconcile_failed(recorder, &reference, failures, error).await;
+    }
+    result
+}
+
 /// Reports a failed reconcile on its object: a Warning Event (the Recorder folds repeats into
 /// one series), a log line, and one more failure of its category.
 pub async fn reconcile_failed(

@@ -13,21 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testkit::processes::Children;
 
 const NOBODY: u32 = 65534;
 const TOKEN: &str = "least-privilege-token";
-
-/// Children killed when the test ends, however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// A container's process with `CONTAINER_ID`, as `uid` (`None`: this process' user); the shell
 /// execs it, so that killing the child leaves no `sleep` behind.

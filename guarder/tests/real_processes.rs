@@ -84,15 +84,7 @@ fn java(classes: &Path, class: &str, marker: &Path, mode: &str) -> String {
 }
 
 fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    testkit::processes::wait_for_file(path, Duration::from_secs(30));
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {

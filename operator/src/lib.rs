@@ -8,6 +8,8 @@
 //! * The ResourceManager client is the `yarn-rm` crate; its double, `yarn-rm-double`, is a
 //!   dev-dependency only.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod build;
 pub mod cli;
 pub mod conditions;
@@ -18,6 +20,7 @@ pub mod lifecycle;
 pub mod placement;
 pub mod policy;
 pub mod schedule;
+#[cfg(feature = "simulate")]
 pub mod sim;
 pub mod validate;
 pub mod vertical;

@@ -26,7 +26,12 @@ const NODE_FIXTURE: &str = include_str!("fixtures/node.yaml");
 const POOL: &str = include_str!("../../docs/examples/nightly-pool.yaml");
 const TOKEN: &str = "t0k3n-of-the-pool";
 
-use testkit::scripted::{Expect, Seen, list, not_found, serve};
+use testkit::scripted::{Expect, Seen, list, not_found, sent, sent_nth, serve};
+
+/// The NM pod the reconcile applied at `path`.
+fn applied_pod(seen: &[Seen], path: &str) -> Pod {
+    serde_json::from_value(sent(seen, "PATCH", path).body.clone()).expect("an applied pod")
+}
 
 fn node(name: &str) -> Value {
     let mut node: Node = serde_yaml::from_str(NODE_FIXTURE).expect("scenario step");
@@ -219,9 +224,14 @@ async fn first_reconcile_adds_the_finalizer_and_waits() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
     let seen = server.await.expect("scenario step");
-    assert_eq!(seen[0].content_type, "application/json-patch+json");
+    let sent_pool_patch = sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly",
+    );
+    assert_eq!(sent_pool_patch.content_type, "application/json-patch+json");
     assert_eq!(
-        seen[0].body,
+        sent_pool_patch.body,
         json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": [POOL_FINALIZER]}
@@ -298,19 +308,35 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
         .await
         .expect("scenario step");
     let seen = server.await.expect("scenario step");
+    let sent_secret_patch = sent(
+        &seen,
+        "PATCH",
+        "/api/v1/namespaces/yarn/secrets/nightly-guarder-token",
+    );
+    let sent_status_patch = sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    );
 
     // The token Secret: server-side apply, a fresh 48-character token, owned by the pool.
-    assert_eq!(seen[3].content_type, "application/apply-patch+yaml");
-    let token = seen[3].body["data"]["token"]
+    assert_eq!(
+        sent_secret_patch.content_type,
+        "application/apply-patch+yaml"
+    );
+    let token = sent_secret_patch.body["data"]["token"]
         .as_str()
         .expect("scenario step");
     assert_eq!(token.len(), 64, "48 bytes in base64");
     assert_eq!(
-        seen[3].body["metadata"]["ownerReferences"][0]["uid"],
+        sent_secret_patch.body["metadata"]["ownerReferences"][0]["uid"],
         "9b2e4f60-0000-4000-8000-00000000e1a5"
     );
     // One pod, for the eligible node only, exactly as the build step makes it.
-    let pod: Pod = serde_json::from_value(seen[4].body.clone()).expect("scenario step");
+    let pod: Pod = applied_pod(
+        &seen,
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-7-dc1-example-com-ce66b837",
+    );
     assert_eq!(pod.metadata.name.as_deref(), Some(pod_name.as_str()));
     let expected = elastic_yarn_operator::build::node_manager_pod(
         &elastic_yarn_operator::build::PoolRef::of(&pool).expect("scenario step"),
@@ -324,8 +350,11 @@ async fn create_makes_the_token_secret_and_one_pod_per_eligible_node_then_report
     );
     assert_eq!(pod, expected);
     // Status: merge patch, Online, RM reachable, the pod not yet registered (Starting).
-    assert_eq!(seen[5].content_type, "application/merge-patch+json");
-    let status = &seen[5].body["status"];
+    assert_eq!(
+        sent_status_patch.content_type,
+        "application/merge-patch+json"
+    );
+    let status = &sent_status_patch.body["status"];
     assert_eq!(status["phase"], "Online");
     assert_eq!(status["observedGeneration"], 3);
     let conditions: Vec<(String, String)> = status["conditions"]
@@ -401,10 +430,18 @@ async fn drift_is_corrected_and_registered_nms_get_the_label() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
     let seen = server.await.expect("scenario step");
+    let sent_pod_patch = sent(
+        &seen,
+        "PATCH",
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-7-dc1-example-com-ce66b837",
+    );
     // Server-side apply sends the whole desired pod; fields we own return to our values.
-    assert_eq!(seen[3].body["metadata"]["labels"].get("edited"), None);
     assert_eq!(
-        seen[3].body["metadata"]["labels"]["app.kubernetes.io/component"],
+        sent_pod_patch.body["metadata"]["labels"].get("edited"),
+        None
+    );
+    assert_eq!(
+        sent_pod_patch.body["metadata"]["labels"]["app.kubernetes.io/component"],
         "nodemanager"
     );
     // The NM registered as its pod IP and got the pool's label on the RM.
@@ -417,7 +454,12 @@ async fn drift_is_corrected_and_registered_nms_get_the_label() {
         serde_json::from_str::<Value>(&label_write.body).expect("scenario step"),
         json!({"nodeToLabels": [{"nodeId": "127.0.0.1:45454", "labels": ["elastic"]}]})
     );
-    let row = &seen[4].body["status"]["nodeManagers"][0];
+    let row = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"]["nodeManagers"][0];
     assert_eq!(row["state"], "Running");
     assert_eq!(row["yarnNodeId"], "127.0.0.1:45454");
     assert_eq!(row["capacity"], json!({"vcores": 2, "memoryMb": 8192}));
@@ -457,8 +499,18 @@ async fn a_node_that_leaves_loses_its_label_and_pod() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
     let seen = server.await.expect("scenario step");
-    assert_eq!(seen[3].method, "DELETE");
-    let status = &seen[4].body["status"];
+    // The pod was deleted (`sent` fails the test otherwise).
+    sent(
+        &seen,
+        "DELETE",
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-gone",
+    );
+    let status = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"];
     assert_eq!(status["phase"], "Pending");
     assert_eq!(status["nodeManagers"], Value::Null);
     let writes = rig.rm.writes();
@@ -528,6 +580,11 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
     let before = jiff::Timestamp::now();
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
     let seen = server.await.expect("scenario step");
+    let sent_pod_patch = sent(
+        &seen,
+        "PATCH",
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-b",
+    );
     // The RM got capacity zero for the leaving NM ...
     assert_eq!(
         rig.rm
@@ -548,9 +605,9 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
     assert_eq!((target.vcores, target.memory_mb), (0, 0));
     assert!(target.reason.contains("scale_down"), "{}", target.reason);
     // Only then is the pod marked, with a merge patch of the annotation alone.
-    assert_eq!(seen[4].content_type, "application/merge-patch+json");
+    assert_eq!(sent_pod_patch.content_type, "application/merge-patch+json");
     let deadline: jiff::Timestamp =
-        seen[4].body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"]
+        sent_pod_patch.body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"]
             .as_str()
             .expect("scenario step")
             .parse()
@@ -560,7 +617,15 @@ async fn scale_down_drains_rm_first_then_guarder_then_marks_the_pod() {
         (59..=61).contains(&grace),
         "deadline {grace} s after the reconcile"
     );
-    assert_eq!(seen[5].body["status"]["phase"], "Online");
+    assert_eq!(
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+        )
+        .body["status"]["phase"],
+        "Online"
+    );
 }
 
 #[tokio::test]
@@ -598,7 +663,12 @@ async fn deleting_the_pool_removes_its_labels_then_its_finalizer() {
     reconcile(Arc::new(pool), ctx).await.expect("scenario step");
     let seen = server.await.expect("scenario step");
     assert_eq!(
-        seen[1].body,
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly"
+        )
+        .body,
         json!([
             {"op": "test", "path": "/metadata/finalizers/0", "value": POOL_FINALIZER},
             {"op": "remove", "path": "/metadata/finalizers/0"}
@@ -637,7 +707,12 @@ async fn an_invalid_spec_is_reported_and_waits_for_a_change() {
     ));
     let action = reconcile(Arc::new(pool), ctx).await.expect("scenario step");
     let seen = server.await.expect("scenario step");
-    let status = &seen[0].body["status"];
+    let status = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"];
     assert_eq!(status["phase"], "Degraded");
     assert_eq!(status["conditions"][0]["reason"], "UnknownTimeZone");
     assert!(
@@ -694,7 +769,12 @@ async fn a_missing_static_ip_pool_keeps_nodemanagers_off_pod_ips() {
         kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(60)),
         "looks again for the StaticIPPool"
     );
-    let ready = &seen[1].body["status"]["conditions"][0];
+    let ready = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"]["conditions"][0];
     assert_eq!(ready["reason"], "StaticIpPoolMissing");
     assert!(
         ready["message"]
@@ -786,7 +866,12 @@ async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
     // The claim: the address read, guarded by its resourceVersion, held for this NM's pod.
-    let put = &seen[5].body;
+    let put = &sent(
+        &seen,
+        "PUT",
+        "/apis/elasticyarn.io/v1alpha1/staticips/nm-addresses-10-42-8-2/status",
+    )
+    .body;
     assert_eq!(
         put["metadata"]["resourceVersion"],
         chosen.metadata.resource_version.clone().expect("rv")
@@ -795,7 +880,10 @@ async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
     assert_eq!(put["status"]["holder"]["identity"], identity.as_str());
     assert_eq!(put["status"]["holder"]["pod"], pod_name.as_str());
     // The pod asks Kube-OVN for the address and registers with YARN by its FQDN.
-    let pod: Pod = serde_json::from_value(seen[6].body.clone()).expect("pod");
+    let pod: Pod = applied_pod(
+        &seen,
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-7-dc1-example-com-ce66b837",
+    );
     let annotations = pod.metadata.annotations.clone().expect("annotations");
     assert_eq!(
         annotations["ovn.kubernetes.io/ip_address"],
@@ -908,12 +996,27 @@ async fn a_running_nodemanager_binds_its_address_and_a_removed_one_releases_it()
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    let bound = &seen[7].body;
+    let bound = &sent(
+        &seen,
+        "PUT",
+        "/apis/elasticyarn.io/v1alpha1/staticips/nm-addresses-10-42-8-1/status",
+    )
+    .body;
     assert_eq!(bound["status"]["phase"], "Bound");
     assert_eq!(bound["status"]["holder"]["uid"], "pod-uid-7");
     assert_eq!(bound["metadata"]["resourceVersion"], "50");
-    assert_eq!(seen[8].method, "DELETE");
-    let released = &seen[10].body;
+    // The pod was deleted (`sent` fails the test otherwise).
+    sent(
+        &seen,
+        "DELETE",
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-gone",
+    );
+    let released = &sent(
+        &seen,
+        "PUT",
+        "/apis/elasticyarn.io/v1alpha1/staticips/nm-addresses-10-42-8-2/status",
+    )
+    .body;
     assert_eq!(released["status"]["phase"], "Free");
     assert_eq!(released["status"]["holder"], Value::Null);
     assert_eq!(released["status"]["lastHolder"], "yarn/nightly/worker-gone");
@@ -972,7 +1075,12 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
         kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(30)),
         "looks again soon: nothing watches Datasets"
     );
-    let conditions = seen[4].body["status"]["conditions"]
+    let conditions = sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"]["conditions"]
         .as_array()
         .expect("conditions")
         .clone();
@@ -1015,7 +1123,10 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    let pod: Pod = serde_json::from_value(seen[4].body.clone()).expect("pod");
+    let pod: Pod = applied_pod(
+        &seen,
+        "/api/v1/namespaces/yarn/pods/nightly-nm-worker-7-dc1-example-com-ce66b837",
+    );
     let claims: Vec<String> = pod
         .spec
         .and_then(|s| s.volumes)
@@ -1024,7 +1135,12 @@ async fn no_node_manager_starts_before_its_fluid_dataset_is_bound() {
         .filter_map(|v| v.persistent_volume_claim.map(|c| c.claim_name))
         .collect();
     assert_eq!(claims, ["tpcds-1t"]);
-    let conditions = seen[5].body["status"]["conditions"]
+    let conditions = sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"]["conditions"]
         .as_array()
         .expect("conditions")
         .clone();
@@ -1108,9 +1224,22 @@ async fn a_periodic_pools_cache_warms_up_before_its_window_with_a_data_load() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    assert_eq!(seen[5].content_type, "application/merge-patch+json");
-    assert_eq!(seen[5].body, json!({"spec": {"replicas": 3}}));
-    let load = &seen[6].body;
+    let sent_scale_patch = sent(
+        &seen,
+        "PATCH",
+        "/apis/data.fluid.io/v1alpha1/namespaces/yarn/alluxioruntimes/tpcds-1t/scale",
+    );
+    assert_eq!(
+        sent_scale_patch.content_type,
+        "application/merge-patch+json"
+    );
+    assert_eq!(sent_scale_patch.body, json!({"spec": {"replicas": 3}}));
+    let load = &sent(
+        &seen,
+        "POST",
+        "/apis/data.fluid.io/v1alpha1/namespaces/yarn/dataloads",
+    )
+    .body;
     assert_eq!(load["kind"], "DataLoad");
     assert_eq!(
         load["spec"]["dataset"],
@@ -1127,7 +1256,15 @@ async fn a_periodic_pools_cache_warms_up_before_its_window_with_a_data_load() {
             .starts_with("tpcds-1t-warm-up-")
     );
     // Still outside the window: no NodeManager yet.
-    assert_eq!(seen[7].body["status"]["phase"], "Offline");
+    assert_eq!(
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+        )
+        .body["status"]["phase"],
+        "Offline"
+    );
 }
 
 #[tokio::test]
@@ -1177,8 +1314,26 @@ async fn a_spec_change_a_running_pod_refuses_drains_it_for_recreation() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    assert_eq!(seen[4].content_type, "application/merge-patch+json");
-    assert!(seen[4].body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"].is_string());
+    assert_eq!(
+        sent_nth(
+            &seen,
+            "PATCH",
+            "/api/v1/namespaces/yarn/pods/nightly-nm-worker-7-dc1-example-com-ce66b837",
+            1
+        )
+        .content_type,
+        "application/merge-patch+json"
+    );
+    assert!(
+        sent_nth(
+            &seen,
+            "PATCH",
+            "/api/v1/namespaces/yarn/pods/nightly-nm-worker-7-dc1-example-com-ce66b837",
+            1
+        )
+        .body["metadata"]["annotations"]["elasticyarn.io/drain-deadline"]
+            .is_string()
+    );
     assert_eq!(
         rig.rm.cluster().node(&node_id).expect("node").capacity,
         Resources::default()
@@ -1265,8 +1420,24 @@ mod leader_election {
         )
         .await;
         assert!(held);
-        assert_eq!(seen[1].body["spec"]["holderIdentity"], "operator-a");
-        assert_eq!(seen[1].body["spec"]["leaseDurationSeconds"], 15);
+        assert_eq!(
+            sent(
+                &seen,
+                "POST",
+                "/apis/coordination.k8s.io/v1/namespaces/elastic-yarn/leases"
+            )
+            .body["spec"]["holderIdentity"],
+            "operator-a"
+        );
+        assert_eq!(
+            sent(
+                &seen,
+                "POST",
+                "/apis/coordination.k8s.io/v1/namespaces/elastic-yarn/leases"
+            )
+            .body["spec"]["leaseDurationSeconds"],
+            15
+        );
     }
 
     #[tokio::test]
@@ -1304,7 +1475,12 @@ mod leader_election {
         )
         .await;
         assert!(!held, "the other replica renewed first");
-        let sent = &seen[1].body;
+        let sent = &sent(
+            &seen,
+            "PUT",
+            "/apis/coordination.k8s.io/v1/namespaces/elastic-yarn/leases/elastic-yarn-operator",
+        )
+        .body;
         assert_eq!(sent["metadata"]["resourceVersion"], "7");
         assert_eq!(sent["spec"]["holderIdentity"], "operator-b");
         assert_eq!(sent["spec"]["leaseTransitions"], 3);
@@ -1354,10 +1530,11 @@ async fn third_party_allocation_is_written_with_the_nodes_resource_version() {
     .await
     .expect("written");
     let seen = server.await.expect("served");
-    assert_eq!(seen[1].content_type, "application/merge-patch+json");
-    assert_eq!(seen[1].body["metadata"]["resourceVersion"], "5150");
+    let sent_node_patch = sent(&seen, "PATCH", "/api/v1/nodes/w1");
+    assert_eq!(sent_node_patch.content_type, "application/merge-patch+json");
+    assert_eq!(sent_node_patch.body["metadata"]["resourceVersion"], "5150");
     let value: Value = serde_json::from_str(
-        seen[1].body["metadata"]["annotations"]["node.koordinator.sh/thirdPartyAllocations"]
+        sent_node_patch.body["metadata"]["annotations"]["node.koordinator.sh/thirdPartyAllocations"]
             .as_str()
             .expect("a string"),
     )
@@ -1473,12 +1650,21 @@ async fn a_removed_third_party_nm_gives_its_allocation_back_to_koordinator() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    assert_eq!(seen[5].body["metadata"]["resourceVersion"], "77");
+    let sent_node_patch = sent(&seen, "PATCH", "/api/v1/nodes/worker-7.dc1.example.com");
+    assert_eq!(sent_node_patch.body["metadata"]["resourceVersion"], "77");
     assert_eq!(
-        seen[5].body["metadata"]["annotations"]["node.koordinator.sh/thirdPartyAllocations"],
+        sent_node_patch.body["metadata"]["annotations"]["node.koordinator.sh/thirdPartyAllocations"],
         r#"{"allocations":[]}"#
     );
-    assert_eq!(seen[6].body["status"]["phase"], "Offline");
+    assert_eq!(
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status"
+        )
+        .body["status"]["phase"],
+        "Offline"
+    );
 }
 
 #[tokio::test]
@@ -1526,7 +1712,12 @@ async fn an_invalid_spec_is_announced_with_an_event_on_the_pool() {
     ));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
-    let event = &seen[0].body;
+    let event = &sent(
+        &seen,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/yarn/events",
+    )
+    .body;
     assert_eq!(event["type"], "Warning");
     assert_eq!(event["reason"], "InvalidSpec");
     assert_eq!(event["regarding"]["kind"], "ElasticNodePool");

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::rm_double::DoubleProcess;
+use support::rm_double::{self, DoubleProcess};
 use testkit::kdc::{Kdc, REALM};
 use yarn_rm::{
     NodeId, OverCommitTimeout, ResourceManager, Resources, RestResourceManager, RestSettings,
@@ -224,7 +224,7 @@ async fn inner_spnego_through_the_library() {
 }
 
 fn spawn_double(kdc: &Kdc, service_keytab: &Path) -> DoubleProcess {
-    DoubleProcess::spawn(
+    rm_double::spawn(
         &["--kerberos"],
         &[
             ("KRB5_CONFIG", kdc.krb5_conf.as_path()),

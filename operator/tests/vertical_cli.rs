@@ -7,7 +7,7 @@ use std::process::Command;
 
 use axum::Router;
 use axum::routing::get;
-use support::rm_double::DoubleProcess;
+use support::rm_double;
 
 /// An exporter whose node can give 30 cores (and memory to match) to batch work.
 fn exporter() -> String {
@@ -53,10 +53,8 @@ fn exporter() -> String {
 
 #[test]
 fn the_loop_runs_on_explicit_endpoints_and_prints_each_decision() {
-    let rm = DoubleProcess::spawn::<&str, &str>(
-        &["--node-vcores", "10", "--node-memory-mb", "40960"],
-        &[],
-    );
+    let rm =
+        rm_double::spawn::<&str, &str>(&["--node-vcores", "10", "--node-memory-mb", "40960"], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let pool = dir.path().join("pool.yaml");
     let text = std::fs::read_to_string(concat!(

@@ -5,10 +5,10 @@ mod support;
 
 use std::process::Command;
 
-use support::rm_double::DoubleProcess;
+use support::rm_double::{self, DoubleProcess};
 
 fn double(extra: &[&str]) -> (DoubleProcess, String) {
-    let process = DoubleProcess::spawn(extra, &[] as &[(&str, &str)]);
+    let process = rm_double::spawn(extra, &[] as &[(&str, &str)]);
     let url = process.url("127.0.0.1");
     (process, url)
 }

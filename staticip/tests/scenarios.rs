@@ -16,7 +16,7 @@ use staticip::claim::{Claimant, KubeStore, claim};
 use staticip::controller::{Context, ControllerSettings, Metrics, ReconcileError, reconcile};
 use staticip::crd::{ADDRESS_FINALIZER, POOL_FINALIZER, StaticIP, StaticIPPool, StaticIPStatus};
 use testkit::named::{KEY_NAME, KEY_SECRET, Named, REVERSE_ZONE, ZONE};
-use testkit::scripted::{Expect, list, not_found, serve};
+use testkit::scripted::{Expect, list, not_found, sent, serve};
 
 const IPS: &str = "/apis/elasticyarn.io/v1alpha1/staticips";
 const POOLS: &str = "/apis/elasticyarn.io/v1alpha1/staticippools";
@@ -199,13 +199,22 @@ async fn a_new_pool_gets_its_addresses_their_dns_records_and_a_status() {
         value(&pool),
     ));
     let (result, seen) = run(pool, script).await;
+    let sent_status_patch = sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-1/status",
+    );
 
     assert_eq!(
         result.expect("reconciled"),
         Action::requeue(std::time::Duration::from_secs(60))
     );
     // Server-side apply of each StaticIP: labelled, finalized, owned by the pool.
-    let applied = &seen[2];
+    let applied = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-1",
+    );
     assert_eq!(applied.content_type, "application/apply-patch+yaml");
     assert_eq!(
         applied.body["spec"],
@@ -231,14 +240,22 @@ async fn a_new_pool_gets_its_addresses_their_dns_records_and_a_status() {
         named.lookup("2.0.20.10.in-addr.arpa", "PTR"),
         ["nm-10-20-0-2.yarn.test."]
     );
-    assert_eq!(seen[5].content_type, "application/merge-patch+json");
     assert_eq!(
-        seen[5].body,
+        sent_status_patch.content_type,
+        "application/merge-patch+json"
+    );
+    assert_eq!(
+        sent_status_patch.body,
         json!({"status": {
             "dnsReady": true, "keytabReady": false, "ready": true, "keytabSecret": null, "message": null
         }})
     );
-    let status = &seen[7].body;
+    let status = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/staticippools/night/status",
+    )
+    .body;
     assert_eq!(status["status"]["total"], 2);
     assert_eq!(status["status"]["free"], 2);
     assert_eq!(condition(status, "Ready")["status"], "True");
@@ -288,17 +305,27 @@ async fn a_wrong_tsig_key_leaves_addresses_unclaimable_and_says_why() {
         value(&pool),
     ));
     let (result, seen) = run(pool, script).await;
+    let sent_status_patch = sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-1/status",
+    );
     assert_eq!(
         result.expect("reconciled"),
         Action::requeue(std::time::Duration::from_secs(30))
     );
-    assert_eq!(seen[3].body["status"]["ready"], false);
-    let message = seen[3].body["status"]["message"]
+    assert_eq!(sent_status_patch.body["status"]["ready"], false);
+    let message = sent_status_patch.body["status"]["message"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     assert!(message.contains("refused the TSIG key"), "{message}");
-    let status = &seen[5].body;
+    let status = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/staticippools/night/status",
+    )
+    .body;
     assert_eq!(condition(status, "DnsReady")["reason"], "DnsKeyRefused");
     assert_eq!(condition(status, "Ready")["status"], "False");
     assert_eq!(status["status"]["free"], 0);
@@ -340,7 +367,12 @@ async fn shrinking_retires_a_held_address_but_keeps_it_until_released() {
         result.expect("reconciled"),
         Action::requeue(std::time::Duration::from_secs(30))
     );
-    let status = &seen[3].body["status"];
+    let status = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/staticippools/night/status",
+    )
+    .body["status"];
     assert_eq!(
         (
             status["total"].clone(),
@@ -413,7 +445,12 @@ async fn a_retired_address_nobody_holds_loses_its_records_then_its_finalizer() {
     assert!(named.lookup("nm-10-20-0-2.yarn.test", "A").is_empty());
     assert!(named.lookup("2.0.20.10.in-addr.arpa", "PTR").is_empty());
     assert_eq!(
-        seen[3].body,
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-2"
+        )
+        .body,
         json!({"metadata": {"finalizers": [], "resourceVersion": "11"}})
     );
 }
@@ -478,7 +515,15 @@ async fn deleting_a_pool_waits_for_held_addresses() {
         ),
         "{result:?}"
     );
-    let ready = condition(&seen[4].body, "Ready");
+    let ready = condition(
+        &sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/staticippools/night/status",
+        )
+        .body,
+        "Ready",
+    );
     assert_eq!(ready["reason"], "DeletionBlocked");
     assert!(
         ready["message"]
@@ -511,7 +556,15 @@ async fn the_younger_of_two_overlapping_pools_makes_nothing() {
         result.expect("reconciled"),
         Action::requeue(std::time::Duration::from_secs(30))
     );
-    let valid = condition(&seen[2].body, "AddressesValid");
+    let valid = condition(
+        &sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/staticippools/night/status",
+        )
+        .body,
+        "AddressesValid",
+    );
     assert_eq!(valid["reason"], "Overlapping");
     assert_eq!(
         valid["message"],
@@ -557,7 +610,12 @@ async fn a_claim_whose_pod_never_came_is_released_after_the_timeout() {
     .collect();
     let (result, seen) = run(pool, script).await;
     result.expect("reconciled");
-    let put = &seen[3].body;
+    let put = &sent(
+        &seen,
+        "PUT",
+        "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-1/status",
+    )
+    .body;
     assert_eq!(
         put["metadata"]["resourceVersion"], "10",
         "guarded by what was read"
@@ -565,7 +623,15 @@ async fn a_claim_whose_pod_never_came_is_released_after_the_timeout() {
     assert_eq!(put["status"]["phase"], "Free");
     assert_eq!(put["status"]["lastHolder"], "yarn/night/node-a");
     assert!(put["status"].get("holder").is_none());
-    assert_eq!(seen[4].body["status"]["free"], 2);
+    assert_eq!(
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/staticippools/night/status"
+        )
+        .body["status"]["free"],
+        2
+    );
 }
 
 #[tokio::test]
@@ -636,21 +702,34 @@ async fn a_claim_that_loses_the_race_reads_again_and_takes_another_address() {
         .await
         .expect("claimed");
     let seen = server.await.expect("served");
+    let sent_status_put = sent(
+        &seen,
+        "PUT",
+        "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-2/status",
+    );
+    let status_put_2 = sent(
+        &seen,
+        "PUT",
+        "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-1/status",
+    );
     assert_eq!(got.metadata.name, Some(name(second)));
     assert_eq!(
-        seen[1].body["metadata"]["resourceVersion"],
+        sent_status_put.body["metadata"]["resourceVersion"],
         format!("1{first}")
     );
     assert_eq!(
-        seen[1].body["status"]["holder"]["identity"],
+        sent_status_put.body["status"]["holder"]["identity"],
         "yarn/night/node-a"
     );
     assert_eq!(
-        seen[3].body["metadata"]["resourceVersion"],
+        status_put_2.body["metadata"]["resourceVersion"],
         format!("1{second}")
     );
-    assert_eq!(seen[3].body["status"]["phase"], "Claimed");
-    assert_eq!(seen[3].body["status"]["claimedAt"], "2026-11-24T12:00:00Z");
+    assert_eq!(status_put_2.body["status"]["phase"], "Claimed");
+    assert_eq!(
+        status_put_2.body["status"]["claimedAt"],
+        "2026-11-24T12:00:00Z"
+    );
 }
 
 #[tokio::test]
@@ -721,7 +800,12 @@ async fn each_address_gets_a_principal_and_a_keytab_secret_that_authenticates() 
     result.expect("reconciled");
     let principal = format!("nm/nm-10-20-0-7.yarn.test@{realm}");
     assert!(kdc.has_principal(&principal));
-    let secret = &seen[4].body;
+    let secret = &sent(
+        &seen,
+        "PATCH",
+        "/api/v1/namespaces/yarn/secrets/night-10-20-0-7-keytab",
+    )
+    .body;
     assert_eq!(
         secret["metadata"]["annotations"]["elasticyarn.io/principal"],
         principal.as_str()
@@ -739,8 +823,24 @@ async fn each_address_gets_a_principal_and_a_keytab_secret_that_authenticates() 
     kdc.kinit(&principal, &file)
         .expect("the Secret's keytab authenticates");
     assert_eq!(
-        seen[5].body["status"]["keytabSecret"],
+        sent(
+            &seen,
+            "PATCH",
+            "/apis/elasticyarn.io/v1alpha1/staticips/night-10-20-0-7/status"
+        )
+        .body["status"]["keytabSecret"],
         "night-10-20-0-7-keytab"
     );
-    assert_eq!(condition(&seen[6].body, "KeytabsReady")["reason"], "Made");
+    assert_eq!(
+        condition(
+            &sent(
+                &seen,
+                "PATCH",
+                "/apis/elasticyarn.io/v1alpha1/staticippools/night/status"
+            )
+            .body,
+            "KeytabsReady"
+        )["reason"],
+        "Made"
+    );
 }

@@ -14,6 +14,7 @@ pub mod hadoop;
 pub mod kdc;
 pub mod kubernetes;
 pub mod named;
+pub mod processes;
 pub mod scripted;
 pub mod supervised;
 

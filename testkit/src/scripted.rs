@@ -24,11 +24,14 @@ pub struct Expect {
     pub answer: Value,
 }
 
-/// What was sent, for assertions on bodies and headers.
+/// What was sent, for assertions on bodies and headers; find one with [`sent`] or
+/// [`sent_nth`] by its method and path, not by its position in the script.
 #[derive(Debug, Clone)]
 pub struct Seen {
     /// HTTP method.
     pub method: String,
+    /// Path.
+    pub path: String,
     /// Content type.
     pub content_type: String,
     /// Body (JSON, or a string when not JSON).
@@ -78,11 +81,43 @@ pub async fn serve(mut handle: Handle, script: Vec<Expect>) -> Vec<Seen> {
         send.send_response(answer);
         seen.push(Seen {
             method,
+            path,
             content_type,
             body,
         });
     }
     seen
+}
+
+/// The one request sent with `method` to `path`; panics, listing what was sent, when there is
+/// none or more than one.
+pub fn sent<'a>(seen: &'a [Seen], method: &str, path: &str) -> &'a Seen {
+    let matching: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.method == method && s.path == path)
+        .collect();
+    assert!(
+        matching.len() == 1,
+        "expected one {method} {path}, found {}; sent: {:?}",
+        matching.len(),
+        listing(seen)
+    );
+    matching[0]
+}
+
+/// The `nth` (from 0) request sent with `method` to `path`, when the same call is made more than
+/// once; panics, listing what was sent, when there is no such request.
+pub fn sent_nth<'a>(seen: &'a [Seen], method: &str, path: &str, nth: usize) -> &'a Seen {
+    seen.iter()
+        .filter(|s| s.method == method && s.path == path)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no {method} {path} #{nth}; sent: {:?}", listing(seen)))
+}
+
+fn listing(seen: &[Seen]) -> Vec<String> {
+    seen.iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect()
 }
 
 /// The API server's 404 Status.

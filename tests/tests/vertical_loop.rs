@@ -33,6 +33,7 @@ use koordlet_metrics::koordlet::SuppressPolicy;
 use koordlet_metrics::replay::{
     AfterLastStep, KoordletDouble, KoordletModel, KoordletReplay, NodeLoad, ReplayStep, render_page,
 };
+use testkit::processes::Children;
 use url::Url;
 use yarn_rm::{NodeId, RestResourceManager, RestSettings, RmAuth, Secret};
 use yarn_rm_double::{DoubleAuth, DoubleCluster, RmDouble, Role};
@@ -97,18 +98,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Children killed when the test ends, however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 fn wait_http(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -154,15 +143,7 @@ fn container(id: Option<&str>, megabytes: u64, ignore_term: bool, marker: &Path)
 }
 
 fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    testkit::processes::wait_for_file(path, Duration::from_secs(30));
 }
 
 /// What the proxy saw when a target passed on its way to the guarder.

@@ -362,29 +362,9 @@ fn pinned_affinity(affinity: Option<&Affinity>, node: &str) -> Affinity {
     affinity
 }
 
-/// The NodeManager pod of `pool` for `slot`.
-pub fn node_manager_pod(
-    pool: &PoolRef,
-    spec: &ElasticNodePoolSpec,
-    settings: &BuildSettings,
-    slot: &NodeManagerSlot,
-) -> Pod {
-    let name = names::node_manager_pod_name(&pool.name, &slot.node);
-    let host = configured_host(slot);
-    let mut metadata = pool.child_metadata(name.clone(), "nodemanager");
-    let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
-    labels.insert(NODE_LABEL.to_owned(), names::node_label_value(&slot.node));
-    let mut annotations = BTreeMap::from([(NODE_ANNOTATION.to_owned(), slot.node.clone())]);
-    // Known ahead only for a static host; otherwise the pod IP decides it.
-    if let Some(host) = yarn_host(slot, None) {
-        annotations.insert(
-            YARN_NODE_ID_ANNOTATION.to_owned(),
-            format!("{host}:{}", spec.node_manager.ports.rpc),
-        );
-    }
-    if let Some(deadline) = slot.drain_deadline {
-        annotations.insert(DRAIN_DEADLINE_ANNOTATION.to_owned(), deadline.to_string());
-    }
+/// The pod's volumes: the Hadoop configuration, local dirs, the guarder's token, the NM's keytab
+/// on a static address, and the pool's datasets.
+fn pod_volumes(pool: &PoolRef, spec: &ElasticNodePoolSpec, slot: &NodeManagerSlot) -> Vec<Volume> {
     let mut volumes = vec![
         Volume {
             name: "hadoop-conf".to_owned(),
@@ -409,6 +389,73 @@ pub fn node_manager_pod(
             ..Volume::default()
         },
     ];
+    if let Some(secret) = slot
+        .static_address
+        .as_ref()
+        .and_then(|a| a.keytab_secret.as_ref())
+    {
+        volumes.push(Volume {
+            name: "nm-keytab".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    for (index, dataset) in spec.datasets.iter().enumerate() {
+        volumes.push(Volume {
+            name: format!("dataset-{index}"),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: dataset.name.clone(),
+                read_only: None,
+            }),
+            ..Volume::default()
+        });
+    }
+    volumes
+}
+
+/// Seccomp by default; the NM and the guarder as one user when the pool says so.
+fn pod_security_context(spec: &ElasticNodePoolSpec) -> PodSecurityContext {
+    PodSecurityContext {
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        // The NM and the guarder as one user: see `guarder.runAs`.
+        run_as_user: spec.guarder.run_as.map(|run_as| run_as.user),
+        run_as_group: spec.guarder.run_as.map(|run_as| run_as.group),
+        run_as_non_root: spec.guarder.run_as.map(|_| true),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// The NodeManager pod of `pool` for `slot`.
+pub fn node_manager_pod(
+    pool: &PoolRef,
+    spec: &ElasticNodePoolSpec,
+    settings: &BuildSettings,
+    slot: &NodeManagerSlot,
+) -> Pod {
+    let name = names::node_manager_pod_name(&pool.name, &slot.node);
+    let host = configured_host(slot);
+    let mut metadata = pool.child_metadata(name.clone(), "nodemanager");
+    let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(NODE_LABEL.to_owned(), names::node_label_value(&slot.node));
+    let mut annotations = BTreeMap::from([(NODE_ANNOTATION.to_owned(), slot.node.clone())]);
+    // Known ahead only for a static host; otherwise the pod IP decides it.
+    if let Some(host) = yarn_host(slot, None) {
+        annotations.insert(
+            YARN_NODE_ID_ANNOTATION.to_owned(),
+            format!("{host}:{}", spec.node_manager.ports.rpc),
+        );
+    }
+    if let Some(deadline) = slot.drain_deadline {
+        annotations.insert(DRAIN_DEADLINE_ANNOTATION.to_owned(), deadline.to_string());
+    }
+    let volumes = pod_volumes(pool, spec, slot);
     let mut hostname = name.clone();
     let mut host_aliases = None;
     if let Some(address) = &slot.static_address {
@@ -425,27 +472,6 @@ pub fn node_manager_pod(
             ip: address.ip.to_string(),
             hostnames: Some(vec![address.fqdn.clone()]),
         }]);
-        if let Some(secret) = &address.keytab_secret {
-            volumes.push(Volume {
-                name: "nm-keytab".to_owned(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(secret.clone()),
-                    default_mode: Some(0o400),
-                    ..SecretVolumeSource::default()
-                }),
-                ..Volume::default()
-            });
-        }
-    }
-    for (index, dataset) in spec.datasets.iter().enumerate() {
-        volumes.push(Volume {
-            name: format!("dataset-{index}"),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: dataset.name.clone(),
-                read_only: None,
-            }),
-            ..Volume::default()
-        });
     }
     metadata.annotations = Some(annotations);
     let placement = &spec.placement;
@@ -466,17 +492,7 @@ pub fn node_manager_pod(
             // Neither the NM nor the guarder calls the API server: no token in the pod for a
             // YARN container to read.
             automount_service_account_token: Some(false),
-            security_context: Some(PodSecurityContext {
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".to_owned(),
-                    localhost_profile: None,
-                }),
-                // The NM and the guarder as one user: see `guarder.runAs`.
-                run_as_user: spec.guarder.run_as.map(|run_as| run_as.user),
-                run_as_group: spec.guarder.run_as.map(|run_as| run_as.group),
-                run_as_non_root: spec.guarder.run_as.map(|_| true),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(pod_security_context(spec)),
             hostname: Some(hostname),
             host_aliases,
             affinity: Some(pinned_affinity(placement.affinity.as_ref(), &slot.node)),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use guarder::container::ContainerId;
 use serde::Serialize;
+use yarn_types::ContainerId;
 
 use yarn_rm::{
     KerberosEnvironment, NodeId, NodeReport, NodeState, OverCommitTimeout, ResourceManager,

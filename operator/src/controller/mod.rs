@@ -9,6 +9,7 @@ pub mod error;
 pub mod keytabs;
 pub use controlkit::leader;
 pub mod metrics;
+pub mod nodes;
 mod reconcile;
 pub mod runtime;
 pub mod status;
@@ -26,8 +27,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::Mutex;
 
@@ -97,6 +98,9 @@ pub struct Context {
     pub shares: crate::vertical::shares::NodeShares,
     /// Per pool UID, the URLs that last passed the egress check, and when.
     pub egress_passed: reconcile::EgressPassed,
+    /// The Nodes as the controller's reflector holds them (`None`: each reconcile lists them,
+    /// as in request scenarios).
+    pub nodes: Option<Store<Node>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -126,7 +130,14 @@ impl Context {
             leadership: None,
             shares: crate::vertical::shares::NodeShares::default(),
             egress_passed: std::sync::Mutex::new(HashMap::new()),
+            nodes: None,
         }
+    }
+
+    /// The same context, reading Nodes from `store` instead of listing them.
+    pub fn with_nodes(mut self, store: Store<Node>) -> Context {
+        self.nodes = Some(store);
+        self
     }
 
     /// The same context, acting only while `leadership` is current.
@@ -147,10 +158,9 @@ impl Context {
 pub fn error_policy(
     _pool: Arc<ElasticNodePool>,
     error: &ReconcileError,
-    ctx: Arc<Context>,
+    _ctx: Arc<Context>,
 ) -> Action {
     // (Counted, logged and reported on the pool by `reconcile`, through controlkit's report path.)
-    let _ = ctx;
     Action::requeue(if error.is_transient() {
         Duration::from_secs(15)
     } else {
@@ -221,6 +231,14 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
         )),
         ..settings.controller.clone()
     };
+    // One Node reflector: reconciles read its store, and only relevant changes wake the pools
+    // the Node concerns.
+    let (node_store, node_writer) = reflector::store();
+    let node_changes = nodes::relevant_changes(
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(node_writer),
+    );
     let ctx = Arc::new(
         Context::new(
             client.clone(),
@@ -235,17 +253,11 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
             )),
             KeytabStore::new(settings.client_keytab.clone()),
         )
-        .leading(leadership.clone()),
+        .leading(leadership.clone())
+        .with_nodes(node_store.clone()),
     );
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let renewer = {
-        let lease = settings.lease.clone();
-        let leadership = leadership.clone();
-        tokio::spawn(async move {
-            leader::keep_leading(leases, lease, leadership).await;
-            let _ = lost_tx.send(());
-        })
-    };
+    let (renewer, lost_rx) =
+        leader::renew_in_background(leases, settings.lease.clone(), leadership.clone());
 
     let controller = Controller::new(pools, watcher::Config::default());
     let store = controller.store();
@@ -256,17 +268,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
                 "app.kubernetes.io/component=nodemanager,app.kubernetes.io/managed-by=elastic-yarn-operator",
             ),
         )
-        .watches(
-            Api::<Node>::all(client.clone()),
-            watcher::Config::default(),
-            move |_node| {
-                store
-                    .state()
-                    .into_iter()
-                    .map(|pool| ObjectRef::from_obj(&*pool))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(node_changes, move |node| nodes::pools_of(&node, &store))
         .graceful_shutdown_on(async move {
             shutdown.await;
             tracing::info!("shutting down on signal");

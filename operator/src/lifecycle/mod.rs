@@ -147,106 +147,38 @@ pub fn plan(
     grace: Duration,
 ) -> LifecyclePlan {
     let (schedule_phase, next_transition) = mode_phase(lifecycle, now);
-    let mut run = BTreeSet::new();
     let mut drain = BTreeMap::new();
     let mut remove = BTreeMap::new();
 
     // First the NMs that exist: gone nodes, finished drains, the schedule's drain and offline.
     let mut online_candidates = Vec::new();
+    let window = Window {
+        lifecycle,
+        phase: schedule_phase,
+        next_transition,
+        now,
+        grace,
+    };
     for nm in existing {
-        if !nm.node_present {
-            remove.insert(nm.node.clone(), RemoveCause::NodeGone);
-            continue;
-        }
-        if nm.failed {
-            remove.insert(nm.node.clone(), RemoveCause::Failed);
-            continue;
-        }
-        if let Some(deadline) = nm.drain_deadline {
-            if now >= deadline {
-                remove.insert(nm.node.clone(), RemoveCause::DeadlineReached);
-            } else if nm.empty {
-                remove.insert(nm.node.clone(), RemoveCause::Empty);
-            } else {
-                drain.insert(
-                    nm.node.clone(),
-                    Drain {
-                        deadline,
-                        cause: DrainCause::Continuing,
-                    },
-                );
+        match window.fate(nm, eligible) {
+            Fate::Remove(cause) => {
+                remove.insert(nm.node.clone(), cause);
             }
-            continue;
-        }
-        match schedule_phase {
-            // `nodeManagers: 0` is a scale-down like any other: running work gets the grace
-            // period to leave (and the guarder's drain) before the pods go.
-            SchedulePhase::Offline if matches!(lifecycle, Lifecycle::OnDemand { .. }) => {
-                drain.insert(
-                    nm.node.clone(),
-                    Drain {
-                        deadline: after(now, grace),
-                        cause: DrainCause::ScaleDown,
-                    },
-                );
+            Fate::Drain(how) => {
+                drain.insert(nm.node.clone(), how);
             }
-            SchedulePhase::Offline => {
-                remove.insert(nm.node.clone(), RemoveCause::Offline);
-            }
-            SchedulePhase::Draining => {
-                let deadline = next_transition.unwrap_or_else(|| after(now, grace));
-                drain.insert(
-                    nm.node.clone(),
-                    Drain {
-                        deadline,
-                        cause: DrainCause::Schedule,
-                    },
-                );
-            }
-            SchedulePhase::Online => {
-                if eligible.contains(&nm.node) {
-                    online_candidates.push(nm.node.clone());
-                } else {
-                    drain.insert(
-                        nm.node.clone(),
-                        Drain {
-                            deadline: after(now, grace),
-                            cause: DrainCause::NodeIneligible,
-                        },
-                    );
-                }
-            }
+            Fate::Stay => online_candidates.push(nm.node.clone()),
         }
     }
 
+    let mut run = BTreeSet::new();
     if schedule_phase == SchedulePhase::Online {
-        // NMs that exist keep their nodes; new ones go to eligible nodes in name order. A node
-        // whose NM still drains or is being removed gets a new one only once the old pod is gone.
-        let busy: BTreeSet<&String> = drain.keys().chain(remove.keys()).collect();
-        let fresh = eligible
-            .iter()
-            .filter(|node| !busy.contains(node) && !online_candidates.contains(node))
-            .cloned();
-        let wanted: Vec<String> = online_candidates.iter().cloned().chain(fresh).collect();
-        let limit = match lifecycle {
-            Lifecycle::OnDemand { node_managers } => {
-                usize::try_from(*node_managers).unwrap_or(usize::MAX)
-            }
-            Lifecycle::Resident | Lifecycle::Periodic(_) => usize::MAX,
-        };
-        for (index, node) in wanted.into_iter().enumerate() {
-            if index < limit {
-                run.insert(node);
-            } else if online_candidates.contains(&node) {
-                drain.insert(
-                    node,
-                    Drain {
-                        deadline: after(now, grace),
-                        cause: DrainCause::ScaleDown,
-                    },
-                );
-            }
-        }
+        // A node whose NM still drains or is being removed gets a new one only once the old
+        // pod is gone.
+        let busy: BTreeSet<String> = drain.keys().chain(remove.keys()).cloned().collect();
+        let (online, scaled_down) = window.assign(eligible, &online_candidates, &busy);
+        run = online;
+        drain.extend(scaled_down);
     }
 
     let phase = match schedule_phase {
@@ -256,16 +188,7 @@ pub fn plan(
         SchedulePhase::Offline if drain.is_empty() => PoolPhase::Offline,
         SchedulePhase::Offline => PoolPhase::Draining,
     };
-    let wake = drain
-        .values()
-        .map(|d| d.deadline)
-        .chain(next_transition)
-        .filter(|t| *t > now)
-        .min();
-    let requeue_after = wake.map(|t| {
-        let span = t.duration_since(now);
-        Duration::try_from(span).unwrap_or(Duration::ZERO)
-    });
+    let requeue_after = next_wake(&drain, next_transition, now);
     LifecyclePlan {
         phase,
         run,
@@ -274,6 +197,120 @@ pub fn plan(
         next_transition,
         requeue_after,
     }
+}
+
+/// What becomes of an NM that exists.
+enum Fate {
+    /// Its pod goes now.
+    Remove(RemoveCause),
+    /// It drains (or goes on draining).
+    Drain(Drain),
+    /// It may stay online.
+    Stay,
+}
+
+/// The pool's schedule at the moment of planning.
+struct Window<'a> {
+    lifecycle: &'a Lifecycle,
+    phase: SchedulePhase,
+    next_transition: Option<Timestamp>,
+    now: Timestamp,
+    grace: Duration,
+}
+
+impl Window<'_> {
+    /// A drain that ends one grace period from now.
+    fn drain_now(&self, cause: DrainCause) -> Drain {
+        Drain {
+            deadline: after(self.now, self.grace),
+            cause,
+        }
+    }
+
+    /// The fate of an existing NM.
+    fn fate(&self, nm: &ExistingNodeManager, eligible: &BTreeSet<String>) -> Fate {
+        if !nm.node_present {
+            return Fate::Remove(RemoveCause::NodeGone);
+        }
+        if nm.failed {
+            return Fate::Remove(RemoveCause::Failed);
+        }
+        if let Some(deadline) = nm.drain_deadline {
+            return if self.now >= deadline {
+                Fate::Remove(RemoveCause::DeadlineReached)
+            } else if nm.empty {
+                Fate::Remove(RemoveCause::Empty)
+            } else {
+                Fate::Drain(Drain {
+                    deadline,
+                    cause: DrainCause::Continuing,
+                })
+            };
+        }
+        match self.phase {
+            // `nodeManagers: 0` is a scale-down like any other: running work gets the grace
+            // period to leave (and the guarder's drain) before the pods go.
+            SchedulePhase::Offline if matches!(self.lifecycle, Lifecycle::OnDemand { .. }) => {
+                Fate::Drain(self.drain_now(DrainCause::ScaleDown))
+            }
+            SchedulePhase::Offline => Fate::Remove(RemoveCause::Offline),
+            SchedulePhase::Draining => Fate::Drain(Drain {
+                deadline: self
+                    .next_transition
+                    .unwrap_or_else(|| after(self.now, self.grace)),
+                cause: DrainCause::Schedule,
+            }),
+            SchedulePhase::Online if eligible.contains(&nm.node) => Fate::Stay,
+            SchedulePhase::Online => Fate::Drain(self.drain_now(DrainCause::NodeIneligible)),
+        }
+    }
+
+    /// The nodes that run an NM while online: NMs that exist keep their nodes; new ones go to
+    /// eligible nodes that are not `busy`, in name order; beyond an OnDemand count, existing
+    /// NMs drain (returned apart).
+    fn assign(
+        &self,
+        eligible: &BTreeSet<String>,
+        candidates: &[String],
+        busy: &BTreeSet<String>,
+    ) -> (BTreeSet<String>, BTreeMap<String, Drain>) {
+        let fresh = eligible
+            .iter()
+            .filter(|node| !busy.contains(*node) && !candidates.contains(node))
+            .cloned();
+        let wanted: Vec<String> = candidates.iter().cloned().chain(fresh).collect();
+        let limit = match self.lifecycle {
+            Lifecycle::OnDemand { node_managers } => {
+                usize::try_from(*node_managers).unwrap_or(usize::MAX)
+            }
+            Lifecycle::Resident | Lifecycle::Periodic(_) => usize::MAX,
+        };
+        let mut run = BTreeSet::new();
+        let mut drain = BTreeMap::new();
+        for (index, node) in wanted.into_iter().enumerate() {
+            if index < limit {
+                run.insert(node);
+            } else if candidates.contains(&node) {
+                drain.insert(node, self.drain_now(DrainCause::ScaleDown));
+            }
+        }
+        (run, drain)
+    }
+}
+
+/// How long until the plan changes by itself: the next drain deadline or schedule transition.
+fn next_wake(
+    drain: &BTreeMap<String, Drain>,
+    next_transition: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Duration> {
+    drain
+        .values()
+        .map(|d| d.deadline)
+        .chain(next_transition)
+        .filter(|t| *t > now)
+        .min()
+        .map(|t| Duration::try_from(t.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]

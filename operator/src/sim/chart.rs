@@ -124,93 +124,122 @@ pub fn svg(report: &Report, runs: &[PolicyRun]) -> String {
         x += 30.0 + 7.0 * label.len() as f64 + 28.0;
     }
 
+    let geometry = Geometry {
+        plot_width,
+        duration,
+        y_max,
+        hours,
+        hour_step,
+    };
     for (index, run) in runs.iter().enumerate() {
-        let top = TOP + index as f64 * (PANEL_HEIGHT + PANEL_GAP) + 22.0;
-        let bottom = top + PANEL_HEIGHT;
-        let px = |second: f64| LEFT + second / duration * plot_width;
-        let py = |value: f64| bottom - value / y_max * PANEL_HEIGHT;
-        let summary = report
-            .policies
-            .iter()
-            .find(|r| r.policy == run.policy.name())
-            .map(|r| {
-                format!(
-                    "{}: {:.0} vcore-h delivered, {} forced kills, {} NM evictions",
-                    r.policy, r.delivered_vcore_hours, r.forced_kills, r.nm_evictions
-                )
-            })
-            .unwrap_or_else(|| run.policy.name().to_owned());
-        let _ = writeln!(
-            out,
-            r#"<text x="{LEFT}" y="{}" font-size="13" font-weight="bold">{}</text>"#,
-            top - 8.0,
-            escape(&summary)
-        );
-        let steps = grid_steps(y_max);
-        for tick in 0..=steps {
-            let value = y_max * f64::from(tick) / f64::from(steps);
-            let y = py(value);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end">{value:.0}</text>"##,
-                LEFT + plot_width,
-                LEFT - 6.0,
-                y + 4.0
-            );
-        }
-        let mut hour = 0.0;
-        while hour <= hours + 1e-9 {
-            let x = px(hour * 3600.0);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{x:.1}" y1="{bottom:.1}" x2="{x:.1}" y2="{:.1}" stroke="#555"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{hour:.0}h</text>"##,
-                bottom + 4.0,
-                bottom + 17.0
-            );
-            hour += hour_step;
-        }
-        let _ = writeln!(
-            out,
-            r##"<rect x="{LEFT}" y="{top:.1}" width="{plot_width:.1}" height="{PANEL_HEIGHT}" fill="none" stroke="#555"/>"##
-        );
-        let mut area = format!("M{:.1},{bottom:.1}", px(0.0));
-        for point in &run.series {
-            let _ = write!(
-                area,
-                " L{:.1},{:.1}",
-                px(f64::from(point.second)),
-                py(point.available_vcores)
-            );
-        }
-        if let Some(last) = run.series.last() {
-            let _ = write!(area, " L{:.1},{bottom:.1} Z", px(f64::from(last.second)));
-        }
-        let _ = writeln!(
-            out,
-            r#"<path d="{area}" fill="{AVAILABLE}" fill-opacity="0.35" stroke="{AVAILABLE}" stroke-width="1"/>"#
-        );
-        for (color, value) in [(CAPACITY, 0usize), (ALLOCATED, 1usize)] {
-            let points: Vec<String> = run
-                .series
-                .iter()
-                .map(|point| {
-                    let v = if value == 0 {
-                        point.capacity_vcores
-                    } else {
-                        point.allocated_vcores
-                    };
-                    format!("{:.1},{:.1}", px(f64::from(point.second)), py(v as f64))
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.4"/>"#,
-                points.join(" ")
-            );
-        }
+        panel(&mut out, &geometry, report, run, index);
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// The scales every panel shares.
+struct Geometry {
+    plot_width: f64,
+    duration: f64,
+    y_max: f64,
+    hours: f64,
+    hour_step: f64,
+}
+
+/// One policy's panel: its summary, grid, axes, the available area and the capacity and
+/// allocation lines.
+fn panel(out: &mut String, geometry: &Geometry, report: &Report, run: &PolicyRun, index: usize) {
+    let Geometry {
+        plot_width,
+        duration,
+        y_max,
+        hours,
+        hour_step,
+    } = *geometry;
+    let top = TOP + index as f64 * (PANEL_HEIGHT + PANEL_GAP) + 22.0;
+    let bottom = top + PANEL_HEIGHT;
+    let px = |second: f64| LEFT + second / duration * plot_width;
+    let py = |value: f64| bottom - value / y_max * PANEL_HEIGHT;
+    let summary = report
+        .policies
+        .iter()
+        .find(|r| r.policy == run.policy.name())
+        .map(|r| {
+            format!(
+                "{}: {:.0} vcore-h delivered, {} forced kills, {} NM evictions",
+                r.policy, r.delivered_vcore_hours, r.forced_kills, r.nm_evictions
+            )
+        })
+        .unwrap_or_else(|| run.policy.name().to_owned());
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="{}" font-size="13" font-weight="bold">{}</text>"#,
+        top - 8.0,
+        escape(&summary)
+    );
+    let steps = grid_steps(y_max);
+    for tick in 0..=steps {
+        let value = y_max * f64::from(tick) / f64::from(steps);
+        let y = py(value);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end">{value:.0}</text>"##,
+            LEFT + plot_width,
+            LEFT - 6.0,
+            y + 4.0
+        );
+    }
+    let mut hour = 0.0;
+    while hour <= hours + 1e-9 {
+        let x = px(hour * 3600.0);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{x:.1}" y1="{bottom:.1}" x2="{x:.1}" y2="{:.1}" stroke="#555"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{hour:.0}h</text>"##,
+            bottom + 4.0,
+            bottom + 17.0
+        );
+        hour += hour_step;
+    }
+    let _ = writeln!(
+        out,
+        r##"<rect x="{LEFT}" y="{top:.1}" width="{plot_width:.1}" height="{PANEL_HEIGHT}" fill="none" stroke="#555"/>"##
+    );
+    let mut area = format!("M{:.1},{bottom:.1}", px(0.0));
+    for point in &run.series {
+        let _ = write!(
+            area,
+            " L{:.1},{:.1}",
+            px(f64::from(point.second)),
+            py(point.available_vcores)
+        );
+    }
+    if let Some(last) = run.series.last() {
+        let _ = write!(area, " L{:.1},{bottom:.1} Z", px(f64::from(last.second)));
+    }
+    let _ = writeln!(
+        out,
+        r#"<path d="{area}" fill="{AVAILABLE}" fill-opacity="0.35" stroke="{AVAILABLE}" stroke-width="1"/>"#
+    );
+    for (color, value) in [(CAPACITY, 0usize), (ALLOCATED, 1usize)] {
+        let points: Vec<String> = run
+            .series
+            .iter()
+            .map(|point| {
+                let v = if value == 0 {
+                    point.capacity_vcores
+                } else {
+                    point.allocated_vcores
+                };
+                format!("{:.1},{:.1}", px(f64::from(point.second)), py(v as f64))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.4"/>"#,
+            points.join(" ")
+        );
+    }
 }
 
 /// Renders SVG text as PNG bytes with the embedded font.

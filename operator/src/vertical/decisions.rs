@@ -15,14 +15,14 @@
 
 use std::collections::HashMap;
 
-use guarder::api::TargetRequest;
+use yarn_types::TargetRequest;
 
 use super::LoopSettings;
 use super::availability::NodeReading;
 use super::rate::WriteBudget;
 use crate::policy::{
     BatchAllocatable, Decision, DecisionInput, Direction, Foresight, KeepReason, MeasuredUse,
-    ResizePolicy, ResizeReason, Resources, decide,
+    Resize, ResizePolicy, ResizeReason, Resources, decide,
 };
 
 /// What the RM says of one NM this tick.
@@ -316,22 +316,7 @@ impl LoopCore {
             // metrics, until the floor rule's time has passed.
             Decision::Keep(KeepReason::StaleMetrics)
         } else {
-            let input = DecisionInput {
-                now_seconds: now,
-                current,
-                allocated,
-                used: match observation.guarder {
-                    GuarderView::Status { used, .. } => Some(used),
-                    GuarderView::Unreachable | GuarderView::Absent => None,
-                },
-                availability: aged.map(|r| r.availability),
-                batch_allocatable: observation
-                    .node_allocatable
-                    .or_else(|| aged.and_then(|r| r.batch_allocatable)),
-                foresight: observation.foresight,
-                last_grow_seconds: state.last_grow,
-                last_shrink_seconds: state.last_shrink,
-            };
+            let input = decision_input(state, observation, aged, now);
             decide(self.policy.as_ref(), &settings, &input)
         };
         let resize = match decision {
@@ -341,46 +326,8 @@ impl LoopCore {
             }
             Decision::Resize(resize) => resize,
         };
-        let hold = resize.guarder_target.map(|keep| GuarderIntent::Hold {
-            keep,
-            deadline_at: now + u64::from(resize.guarder_deadline_seconds),
-            reason: resize.reason,
-        });
-        if !rm_readable {
-            // Nothing can be written to the RM; running work is still protected.
-            match (resize.direction, hold) {
-                (Direction::Shrink, Some(hold)) => {
-                    state.intent = hold;
-                    commands.planned = Planned::ProtectWithoutRm {
-                        reason: resize.reason,
-                    };
-                }
-                _ => commands.planned = Planned::Kept(KeepReason::Unchanged),
-            }
-            return (commands, None);
-        }
-        if resize.capacity == current {
-            if let Some(hold) = hold {
-                state.intent = hold;
-            }
-            commands.planned = Planned::GuarderOnly {
-                reason: resize.reason,
-            };
-            return (commands, None);
-        }
-        commands.planned = Planned::Resize {
-            from: current,
-            to: resize.capacity,
-            direction: resize.direction,
-            reason: resize.reason,
-        };
-        commands.rm_capacity = Some(resize.capacity);
-        // The intent changes with the write (see `commit`), once the budget allowed it.
-        state.pending = Some(match resize.direction {
-            Direction::Grow => GuarderIntent::Free,
-            Direction::Shrink => hold.unwrap_or(GuarderIntent::Free),
-        });
-        (commands, Some(resize.direction))
+        let direction = plan_resize(state, &mut commands, &resize, rm_readable, now);
+        (commands, direction)
     }
 
     /// A decision the budget let through: what the guarder should hold follows it.
@@ -436,6 +383,84 @@ fn aged(reading: NodeReading, extra: u64) -> NodeReading {
         b.age_seconds = b.age_seconds.saturating_add(extra);
     }
     reading
+}
+
+/// What a policy decides on: the NM's state as the RM, the guarder and its metrics show it.
+fn decision_input(
+    state: &NmState,
+    observation: &Observation,
+    aged: Option<NodeReading>,
+    now: u64,
+) -> DecisionInput {
+    let (current, allocated) = state.rm.unwrap_or_default();
+    DecisionInput {
+        now_seconds: now,
+        current,
+        allocated,
+        used: match observation.guarder {
+            GuarderView::Status { used, .. } => Some(used),
+            GuarderView::Unreachable | GuarderView::Absent => None,
+        },
+        availability: aged.map(|r| r.availability),
+        batch_allocatable: observation
+            .node_allocatable
+            .or_else(|| aged.and_then(|r| r.batch_allocatable)),
+        foresight: observation.foresight,
+        last_grow_seconds: state.last_grow,
+        last_shrink_seconds: state.last_shrink,
+    }
+}
+
+/// Turns a resize into commands and the guarder intent it implies; returns the direction when
+/// the RM is to be written.
+fn plan_resize(
+    state: &mut NmState,
+    commands: &mut NmCommands,
+    resize: &Resize,
+    rm_readable: bool,
+    now: u64,
+) -> Option<Direction> {
+    let current = commands.capacity;
+    let hold = resize.guarder_target.map(|keep| GuarderIntent::Hold {
+        keep,
+        deadline_at: now + u64::from(resize.guarder_deadline_seconds),
+        reason: resize.reason,
+    });
+    if !rm_readable {
+        // Nothing can be written to the RM; running work is still protected.
+        match (resize.direction, hold) {
+            (Direction::Shrink, Some(hold)) => {
+                state.intent = hold;
+                commands.planned = Planned::ProtectWithoutRm {
+                    reason: resize.reason,
+                };
+            }
+            _ => commands.planned = Planned::Kept(KeepReason::Unchanged),
+        }
+        return None;
+    }
+    if resize.capacity == current {
+        if let Some(hold) = hold {
+            state.intent = hold;
+        }
+        commands.planned = Planned::GuarderOnly {
+            reason: resize.reason,
+        };
+        return None;
+    }
+    commands.planned = Planned::Resize {
+        from: current,
+        to: resize.capacity,
+        direction: resize.direction,
+        reason: resize.reason,
+    };
+    commands.rm_capacity = Some(resize.capacity);
+    // The intent changes with the write (see `commit`), once the budget allowed it.
+    state.pending = Some(match resize.direction {
+        Direction::Grow => GuarderIntent::Free,
+        Direction::Shrink => hold.unwrap_or(GuarderIntent::Free),
+    });
+    Some(resize.direction)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! second strategy that could slot in here; the REST API has no call for it
 //! (docs/architecture.md, contract 3).
 
-use guarder::api::TargetRequest;
+use yarn_types::TargetRequest;
 
 use super::NodeManagerEndpoints;
 use super::guarder_client::{GuarderClient, GuarderError};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use guarder::api::TargetRequest;
 use serde::Deserialize;
 use url::Url;
+use yarn_types::TargetRequest;
 
 use yarn_rm::Secret;
 

@@ -22,9 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt;
-use guarder::api::TargetRequest;
 use tokio::time::Instant;
 use url::Url;
+use yarn_types::TargetRequest;
 
 use crate::policy::{
     BatchAllocatable, Direction, KeepReason, MeasuredUse, PolicyKind, PolicySettings, Resources,

@@ -142,9 +142,12 @@ impl controlkit::report::Categorised for ReconcileError {
 }
 
 /// Retries a failed pass after a pause; never hot.
-pub fn error_policy(_pool: Arc<StaticIPPool>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+pub fn error_policy(
+    _pool: Arc<StaticIPPool>,
+    error: &ReconcileError,
+    _ctx: Arc<Context>,
+) -> Action {
     // (Counted and reported by `reconcile`, through controlkit's report path.)
-    let _ = ctx;
     Action::requeue(match error {
         ReconcileError::DeletionPending { .. } => Duration::from_secs(30),
         _ => Duration::from_secs(15),
@@ -204,15 +207,8 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
             },
         )),
     });
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let renewer = {
-        let lease = settings.lease.clone();
-        let leadership = leadership.clone();
-        tokio::spawn(async move {
-            leader::keep_leading(leases, lease, leadership).await;
-            let _ = lost_tx.send(());
-        })
-    };
+    let (renewer, lost_rx) =
+        leader::renew_in_background(leases, settings.lease.clone(), leadership.clone());
     // A claim changes a StaticIP, which wakes its pool: debounce so a burst of claims costs
     // one pass.
     let reconciling = Controller::new(pools, watcher::Config::default())

@@ -43,24 +43,20 @@ pub async fn reconcile(
     }
     ctx.metrics.reconciles.inc();
     let pools: Api<StaticIPPool> = Api::all(ctx.client.clone());
-    let subject = pool.clone();
-    let result = controlkit::report::finalized(&pools, POOL_FINALIZER, pool, |event| async {
-        match event {
-            FinalizerEvent::Apply(pool) => apply(&pool, &ctx).await,
-            FinalizerEvent::Cleanup(pool) => cleanup(&pool, &ctx).await,
-        }
-    })
-    .await;
-    if let Err(error) = &result {
-        controlkit::report::reconcile_failed(
-            ctx.recorder.as_ref(),
-            &subject.object_ref(&()),
-            &ctx.metrics.failures,
-            error,
-        )
-        .await;
-    }
-    result
+    controlkit::report::reconcile_reported(
+        &pools,
+        POOL_FINALIZER,
+        pool,
+        ctx.recorder.as_ref(),
+        &ctx.metrics.failures,
+        |event| async {
+            match event {
+                FinalizerEvent::Apply(pool) => apply(&pool, &ctx).await,
+                FinalizerEvent::Cleanup(pool) => cleanup(&pool, &ctx).await,
+            }
+        },
+    )
+    .await
 }
 
 async fn publish(ctx: &Context, pool: &StaticIPPool, type_: EventType, reason: &str, note: String) {

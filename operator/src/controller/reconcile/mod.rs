@@ -27,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as FinalizerEvent;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::instrument;
 
 use super::Context;
@@ -57,26 +57,23 @@ pub async fn reconcile(
     let timer = std::time::Instant::now();
     let namespace = pool.namespace().unwrap_or_default();
     let pools: Api<ElasticNodePool> = Api::namespaced(ctx.client.clone(), &namespace);
-    let subject = pool.clone();
-    let result = controlkit::report::finalized(&pools, POOL_FINALIZER, pool, |event| async {
-        match event {
-            FinalizerEvent::Apply(pool) => apply(pool, &ctx).await,
-            FinalizerEvent::Cleanup(pool) => cleanup::cleanup(pool, &ctx).await,
-        }
-    })
+    let result = controlkit::report::reconcile_reported(
+        &pools,
+        POOL_FINALIZER,
+        pool,
+        ctx.recorder.as_ref(),
+        &ctx.metrics.failures,
+        |event| async {
+            match event {
+                FinalizerEvent::Apply(pool) => apply(pool, &ctx).await,
+                FinalizerEvent::Cleanup(pool) => cleanup::cleanup(pool, &ctx).await,
+            }
+        },
+    )
     .await;
     ctx.metrics
         .reconcile_duration
         .observe(timer.elapsed().as_secs_f64());
-    if let Err(error) = &result {
-        controlkit::report::reconcile_failed(
-            ctx.recorder.as_ref(),
-            &subject.object_ref(&()),
-            &ctx.metrics.failures,
-            error,
-        )
-        .await;
-    }
     result
 }
 

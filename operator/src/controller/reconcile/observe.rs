@@ -3,6 +3,7 @@
 //! ([`with_rm`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -111,7 +112,7 @@ impl RmView {
 #[derive(Debug)]
 pub(crate) struct Observed {
     /// The cluster's Nodes.
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Arc<Node>>,
     /// When they were read (the loop's fallback ages from here).
     pub read_at: tokio::time::Instant,
     /// The pool's NM pods.
@@ -135,13 +136,14 @@ impl Observed {
         self.nodes
             .iter()
             .find(|n| n.metadata.name.as_deref() == Some(name))
+            .map(AsRef::as_ref)
     }
 }
 
 /// What the Kubernetes API says of the pool, read before its clients are (re)built.
 #[derive(Debug)]
 pub(crate) struct Cluster {
-    nodes: Vec<Node>,
+    nodes: Vec<Arc<Node>>,
     read_at: tokio::time::Instant,
     pods: Vec<PodView>,
     datasets: DatasetsReadiness,
@@ -153,11 +155,7 @@ pub(crate) async fn read_cluster(
     pool: &ElasticNodePool,
     pool_ref: &PoolRef,
 ) -> Result<Cluster, ObserveError> {
-    let nodes = Api::<Node>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(ObserveError::Nodes)?
-        .items;
+    let nodes = read_nodes(ctx).await?;
     let read_at = tokio::time::Instant::now();
     let selector = names::node_manager_selector(&pool_ref.name);
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), &pool_ref.namespace)
@@ -180,6 +178,26 @@ pub(crate) async fn read_cluster(
             .collect(),
         datasets,
     })
+}
+
+/// The Nodes: from the controller's reflector once it has listed them (a reconcile never plans
+/// on a store still empty), else listed.
+async fn read_nodes(ctx: &Context) -> Result<Vec<Arc<Node>>, ObserveError> {
+    if let Some(store) = &ctx.nodes {
+        store
+            .wait_until_ready()
+            .await
+            .map_err(|_| ObserveError::NodeStoreGone)?;
+        return Ok(store.state());
+    }
+    Ok(Api::<Node>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(ObserveError::Nodes)?
+        .items
+        .into_iter()
+        .map(Arc::new)
+        .collect())
 }
 
 /// Adds the RM's view of its nodes (read with the pool's client) and the vertical loop's.
