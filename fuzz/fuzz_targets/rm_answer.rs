@@ -4,9 +4,9 @@
 
 #![no_main]
 
+use libfuzzer_sys::fuzz_target;
 use yarn_rm::error::RemoteException;
 use yarn_rm::rest::{decode_node, decode_nodes};
-use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(nodes) = decode_nodes(data) {

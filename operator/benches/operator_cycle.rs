@@ -23,12 +23,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use elastic_yarn_operator::build::{self, BuildSettings, NodeManagerSlot, PoolRef};
 use elastic_yarn_operator::controller::status::{RmReachability, StatusInputs, pool_status};
-use elastic_yarn_operator::crd::{
-    ElasticNodePool, NmResources, NodeManagerState, NodeManagerStatus,
-};
+use elastic_yarn_operator::crd::{ElasticNodePool, NodeManagerState, NodeManagerStatus, Resources};
 use elastic_yarn_operator::lifecycle::{self, ExistingNodeManager};
 use elastic_yarn_operator::placement;
-use elastic_yarn_operator::policy::{CapacityBounds, PolicyKind, PolicySettings, Resources};
+use elastic_yarn_operator::policy::{CapacityBounds, PolicyKind, PolicySettings};
 use elastic_yarn_operator::validate::validate;
 use elastic_yarn_operator::vertical::availability::ExporterSource;
 use elastic_yarn_operator::vertical::{
@@ -166,11 +164,11 @@ fn reconcile_cycle(
             pod: build::names::node_manager_pod_name("nightly", node),
             ip: Some("10.0.0.1".to_owned()),
             yarn_node_id: Some("10.0.0.1:45454".to_owned()),
-            capacity: NmResources {
+            capacity: Resources {
                 vcores: 20,
                 memory_mb: 81_920,
             },
-            used: NmResources {
+            used: Resources {
                 vcores: 10,
                 memory_mb: 40_960,
             },

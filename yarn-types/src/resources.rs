@@ -4,13 +4,16 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// YARN resources of a NodeManager.
+/// YARN resources of one NodeManager.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Resources {
     /// Vcores.
+    #[cfg_attr(feature = "schema", schemars(range(max = 4096)))]
     pub vcores: u32,
-    /// Memory in MiB (YARN's "MB").
+    /// Memory in MiB (what YARN calls MB: 2^20 bytes).
+    #[cfg_attr(feature = "schema", schemars(range(max = 67_108_864)))]
     pub memory_mb: u64,
 }
 

@@ -27,8 +27,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
 use tokio::sync::Mutex;
 
@@ -232,13 +232,12 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
         ..settings.controller.clone()
     };
     // One Node reflector: reconciles read its store, and only relevant changes wake the pools
-    // the Node concerns.
-    let (node_store, node_writer) = reflector::store();
-    let node_changes = nodes::relevant_changes(
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .reflect(node_writer),
-    );
+    // the Node concerns. Pools are reconciled once it has listed the Nodes.
+    let (node_store, node_changes, node_task) = nodes::follow(Api::<Node>::all(client.clone()));
+    if node_store.wait_until_ready().await.is_err() {
+        anyhow::bail!("the Node reflector stopped before listing the Nodes");
+    }
+    tracing::info!(nodes = node_store.state().len(), "Nodes listed");
     let ctx = Arc::new(
         Context::new(
             client.clone(),
@@ -281,6 +280,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     healthy.store(false, Ordering::Relaxed);
     metrics.leader.set(0);
     renewer.abort();
+    node_task.abort();
     tracing::info!("stopping the pools' loops");
     // (Bounded: the process ends anyway, and the runtime's shutdown stops what is left.)
     match tokio::time::timeout(Duration::from_secs(5), ctx.runtimes.lock()).await {

@@ -8,11 +8,38 @@ use std::hash::{Hash, Hasher};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Node;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::crd::ElasticNodePool;
 use crate::placement::{self, BATCH_CPU, BATCH_MEMORY};
+
+/// Follows the Nodes in a task of its own, so that its store fills whatever the controller is
+/// doing: returns the store, the stream of [`relevant_changes`] for the controller's trigger,
+/// and the task (abort it to stop).
+pub fn follow(
+    api: Api<Node>,
+) -> (
+    Store<Node>,
+    impl Stream<Item = Result<Node, watcher::Error>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (store, writer) = reflector::store();
+    let (changes_tx, changes_rx) = futures::channel::mpsc::unbounded();
+    let task = tokio::spawn(async move {
+        let events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer);
+        let mut changes = std::pin::pin!(relevant_changes(events));
+        while let Some(change) = changes.next().await {
+            if changes_tx.unbounded_send(change).is_err() {
+                return;
+            }
+        }
+    });
+    (store, changes_rx, task)
+}
 
 /// A hash of what a pool acts on in a Node.
 pub fn fingerprint(node: &Node) -> u64 {

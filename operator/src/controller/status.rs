@@ -7,7 +7,7 @@ use super::datasets::DatasetsReadiness;
 use crate::conditions::{
     ConditionUpdate, DATASETS_READY, METRICS_FRESH, READY, RESOURCE_MANAGER_REACHABLE, merge,
 };
-use crate::crd::{ElasticNodePoolStatus, NmResources, NodeManagerStatus, PoolPhase, PoolTotals};
+use crate::crd::{ElasticNodePoolStatus, NodeManagerStatus, PoolPhase, PoolTotals, Resources};
 use crate::lifecycle::LifecyclePlan;
 use crate::validate::SpecErrors;
 
@@ -39,13 +39,10 @@ pub struct StatusInputs<'a> {
     pub signals: (u64, u64),
 }
 
-fn sum(
-    rows: &[NodeManagerStatus],
-    pick: impl Fn(&NodeManagerStatus) -> NmResources,
-) -> NmResources {
+fn sum(rows: &[NodeManagerStatus], pick: impl Fn(&NodeManagerStatus) -> Resources) -> Resources {
     rows.iter()
         .map(pick)
-        .fold(NmResources::default(), |acc, r| NmResources {
+        .fold(Resources::default(), |acc, r| Resources {
             vcores: acc.vcores.saturating_add(r.vcores),
             memory_mb: acc.memory_mb.saturating_add(r.memory_mb),
         })
@@ -206,11 +203,11 @@ mod tests {
             pod: format!("pool-nm-{node}"),
             ip: Some("10.0.0.1".to_owned()),
             yarn_node_id: Some("10.0.0.1:45454".to_owned()),
-            capacity: NmResources {
+            capacity: Resources {
                 vcores,
                 memory_mb: u64::from(vcores) * 4096,
             },
-            used: NmResources {
+            used: Resources {
                 vcores: used,
                 memory_mb: u64::from(used) * 4096,
             },

@@ -303,26 +303,7 @@ pub struct StaticIpRef {
     pub pool: String,
 }
 
-/// YARN resources of one NodeManager.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NmResources {
-    /// Vcores.
-    #[schemars(range(max = 4096))]
-    pub vcores: u32,
-    /// Memory in MiB (what YARN calls MB: 2^20 bytes).
-    #[schemars(range(max = 67_108_864))]
-    pub memory_mb: u64,
-}
-
-impl From<yarn_types::Resources> for NmResources {
-    fn from(r: yarn_types::Resources) -> Self {
-        NmResources {
-            vcores: r.vcores,
-            memory_mb: r.memory_mb,
-        }
-    }
-}
+pub use yarn_types::Resources;
 
 /// Smallest and largest capacity of each NodeManager.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -338,9 +319,9 @@ impl From<yarn_types::Resources> for NmResources {
 pub struct CapacitySpec {
     /// Capacity never gone below while the NodeManager is online (0 lets it drain fully).
     #[serde(default)]
-    pub floor: NmResources,
+    pub floor: Resources,
     /// Capacity never exceeded.
-    pub ceiling: NmResources,
+    pub ceiling: Resources,
     /// Memory given per vcore (MiB); YARN containers here use about 1 vcore : 4 GiB.
     #[serde(default = "default_memory_per_vcore_mb")]
     #[schemars(range(min = 128, max = 1_048_576))]
@@ -557,7 +538,7 @@ pub struct ElasticitySpec {
     pub shrink_to_floor_after_seconds: u32,
     /// Capacity of the `static` policy.
     #[serde(default = "default_static_capacity")]
-    pub static_capacity: NmResources,
+    pub static_capacity: Resources,
 }
 
 const fn default_scale_up_threshold() -> u32 {
@@ -579,8 +560,8 @@ const fn default_shrink_to_floor_after() -> u32 {
     600
 }
 /// The published phase-two setup: 10 vcores and 30 GiB per NodeManager.
-const fn default_static_capacity() -> NmResources {
-    NmResources {
+const fn default_static_capacity() -> Resources {
+    Resources {
         vcores: 10,
         memory_mb: 30 * 1024,
     }

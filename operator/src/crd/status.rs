@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::NmResources;
+use super::Resources;
 
 /// What the operator observed and did for a pool.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -66,9 +66,9 @@ pub struct NodeManagerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yarn_node_id: Option<String>,
     /// YARN capacity set on the RM.
-    pub capacity: NmResources,
+    pub capacity: Resources,
     /// YARN resources allocated to containers.
-    pub used: NmResources,
+    pub used: Resources,
     /// State of this NodeManager.
     pub state: NodeManagerState,
     /// What keeps failing for this NodeManager alone (the pool's other NMs go on); cleared once
@@ -110,7 +110,7 @@ pub struct PoolTotals {
     /// NodeManagers running.
     pub node_managers: u32,
     /// YARN capacity offered.
-    pub capacity: NmResources,
+    pub capacity: Resources,
     /// YARN resources allocated.
-    pub used: NmResources,
+    pub used: Resources,
 }

@@ -30,12 +30,6 @@ pub use threshold::ThresholdPolicy;
 
 pub use yarn_types::Resources;
 
-impl From<crate::crd::NmResources> for Resources {
-    fn from(r: crate::crd::NmResources) -> Self {
-        Resources::new(r.vcores, r.memory_mb)
-    }
-}
-
 /// Smallest and largest capacity of an NM, and memory per vcore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -16,7 +16,7 @@ use url::Url;
 use crate::crd::{
     ApplicationMasterPolicy, ElasticNodePoolSpec, LifecycleMode, MetricsSourceKind, RmAuthMode,
 };
-use crate::policy::{CapacityBounds, PolicyKind, PolicySettings, Resources, Statistic};
+use crate::policy::{CapacityBounds, PolicyKind, PolicySettings, Statistic};
 use crate::schedule::Schedule;
 
 /// One problem in a spec.
@@ -55,23 +55,13 @@ impl fmt::Display for SpecErrors {
     }
 }
 
-/// How to authenticate to the RM.
+/// The Secret and key of a Kerberos client keytab the spec names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RmAuth {
-    /// `?user.name=`.
-    Simple {
-        /// The user.
-        user: String,
-    },
-    /// SPNEGO from a keytab.
-    Kerberos {
-        /// Client principal.
-        principal: String,
-        /// Secret holding the keytab.
-        keytab_secret: String,
-        /// Key of the keytab inside the Secret.
-        keytab_key: String,
-    },
+pub struct KeytabRef {
+    /// The Secret in the pool's namespace.
+    pub secret: String,
+    /// The key of the keytab inside it.
+    pub key: String,
 }
 
 impl ValidatedPool {
@@ -86,13 +76,7 @@ impl ValidatedPool {
     /// The RM client's authentication; for Kerberos the keytab is found through the process'
     /// `KRB5_CLIENT_KTNAME`, which the caller fills from `keytab_secret`.
     pub fn rm_auth(&self) -> yarn_rm::RmAuth {
-        match &self.auth {
-            RmAuth::Simple { user } => yarn_rm::RmAuth::Simple { user: user.clone() },
-            RmAuth::Kerberos { principal, .. } => yarn_rm::RmAuth::Kerberos {
-                principal: principal.clone(),
-                service: None,
-            },
-        }
+        self.auth.clone()
     }
 }
 
@@ -144,7 +128,9 @@ pub struct ValidatedPool {
     /// RM web addresses, in the order given.
     pub resource_managers: Vec<Url>,
     /// RM authentication.
-    pub auth: RmAuth,
+    pub auth: yarn_rm::RmAuth,
+    /// The keytab Secret of a Kerberos pool.
+    pub keytab: Option<KeytabRef>,
     /// YARN node label of the pool's NMs.
     pub node_label: String,
     /// When the pool is online.
@@ -250,10 +236,11 @@ pub fn validate(spec: &ElasticNodePoolSpec, now: Timestamp) -> Result<ValidatedP
     let elasticity = &spec.elasticity;
     let guarder = &spec.guarder;
     match (auth, lifecycle, metrics) {
-        (Some(auth), Some(lifecycle), Some(metrics)) if problems.0.is_empty() => {
+        (Some((auth, keytab)), Some(lifecycle), Some(metrics)) if problems.0.is_empty() => {
             Ok(ValidatedPool {
                 resource_managers,
                 auth,
+                keytab,
                 node_label: nm.node_label.clone(),
                 lifecycle,
                 policy,
@@ -306,13 +293,19 @@ fn resource_managers(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Vec
 }
 
 /// `spec.resourceManager.auth`.
-fn rm_auth(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Option<RmAuth> {
+fn rm_auth(
+    spec: &ElasticNodePoolSpec,
+    problems: &mut Problems,
+) -> Option<(yarn_rm::RmAuth, Option<KeytabRef>)> {
     let rm = &spec.resource_manager;
     match rm.auth.mode {
         RmAuthMode::Simple => match rm.auth.user.as_deref().map(str::trim) {
-            Some(user) if !user.is_empty() => Some(RmAuth::Simple {
-                user: user.to_owned(),
-            }),
+            Some(user) if !user.is_empty() => Some((
+                yarn_rm::RmAuth::Simple {
+                    user: user.to_owned(),
+                },
+                None,
+            )),
             _ => {
                 problems.add(
                     "spec.resourceManager.auth.user",
@@ -355,10 +348,16 @@ fn rm_auth(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> Option<RmAuth
                         ),
                     );
                 }
-                ok.then(|| RmAuth::Kerberos {
-                    principal: kerberos.principal.trim().to_owned(),
-                    keytab_secret: kerberos.keytab_secret.name.clone(),
-                    keytab_key: kerberos.keytab_secret.key.clone(),
+                ok.then(|| {
+                    let auth = yarn_rm::RmAuth::Kerberos {
+                        principal: kerberos.principal.trim().to_owned(),
+                        service: None,
+                    };
+                    let keytab = KeytabRef {
+                        secret: kerberos.keytab_secret.name.clone(),
+                        key: kerberos.keytab_secret.key.clone(),
+                    };
+                    (auth, Some(keytab))
                 })
             }
         },
@@ -418,10 +417,7 @@ fn node_manager(spec: &ElasticNodePoolSpec, problems: &mut Problems) {
 /// `spec.capacity`: the floor and ceiling of every NM.
 fn capacity(spec: &ElasticNodePoolSpec, problems: &mut Problems) -> CapacityBounds {
     let capacity = &spec.capacity;
-    let (floor, ceiling) = (
-        Resources::from(capacity.floor),
-        Resources::from(capacity.ceiling),
-    );
+    let (floor, ceiling) = (capacity.floor, capacity.ceiling);
     if ceiling.vcores == 0 || ceiling.memory_mb == 0 {
         problems.add(
             "spec.capacity.ceiling",
@@ -598,7 +594,7 @@ fn elasticity(
             ),
         );
     }
-    let static_capacity = Resources::from(elasticity.static_capacity);
+    let static_capacity = elasticity.static_capacity;
     let policy = PolicyKind::from(elasticity.policy);
     if policy == PolicyKind::Static && bounds.clamp(static_capacity) != static_capacity {
         problems.add(

@@ -64,10 +64,11 @@ fn a_good_spec_validates_with_defaults_filled_in() {
     assert_eq!(pool.resource_managers.len(), 2);
     assert_eq!(
         pool.auth,
-        RmAuth::Simple {
+        yarn_rm::RmAuth::Simple {
             user: "yarn".to_owned()
         }
     );
+    assert_eq!(pool.keytab, None);
     assert_eq!(pool.policy, PolicyKind::Elastic);
     assert_eq!(pool.settings.scale_up_threshold_vcores, 3);
     assert!((pool.settings.shrink_tolerance - 0.10).abs() < 1e-12);
@@ -97,11 +98,17 @@ fn kerberos_settings_are_carried_through() {
     let pool = validate(&spec_of(value), now()).unwrap();
     assert_eq!(
         pool.auth,
-        RmAuth::Kerberos {
+        yarn_rm::RmAuth::Kerberos {
             principal: "elastic-yarn/ops@EXAMPLE.COM".to_owned(),
-            keytab_secret: "rm-keytab".to_owned(),
-            keytab_key: "keytab".to_owned(),
+            service: None,
         }
+    );
+    assert_eq!(
+        pool.keytab,
+        Some(KeytabRef {
+            secret: "rm-keytab".to_owned(),
+            key: "keytab".to_owned(),
+        })
     );
 }
 

@@ -16,7 +16,7 @@ use super::Context;
 use crate::build::names::{self, FIELD_MANAGER};
 use crate::build::{self, GUARDER_TOKEN_KEY, PoolRef};
 use crate::crd::{AccountingMode, ElasticNodePool};
-use crate::validate::{RmAuth as SpecAuth, ValidatedPool};
+use crate::validate::ValidatedPool;
 use crate::vertical::LoopSettings;
 use crate::vertical::guarder_client::GuarderClient;
 use yarn_rm::{RestResourceManager, RestSettings, Secret as Hidden};
@@ -43,13 +43,10 @@ pub(crate) async fn ensure(
 ) -> Result<Handles, RuntimeError> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &pool_ref.namespace);
     let token = guarder_token(&secrets, pool_ref).await?;
-    if let SpecAuth::Kerberos {
-        principal,
-        keytab_secret,
-        keytab_key,
-    } = &validated.auth
+    if let (yarn_rm::RmAuth::Kerberos { principal, .. }, Some(keytab)) =
+        (&validated.auth, &validated.keytab)
     {
-        let bytes = keytab_bytes(&secrets, keytab_secret, keytab_key).await?;
+        let bytes = keytab_bytes(&secrets, &keytab.secret, &keytab.key).await?;
         ctx.keytabs.lock().await.set(
             &format!("{}/{}", pool_ref.namespace, pool_ref.name),
             bytes,

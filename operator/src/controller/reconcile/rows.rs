@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::observe::{Observed, PodView};
 use crate::build::names;
-use crate::crd::{NmResources, NodeManagerProblem, NodeManagerState, NodeManagerStatus};
+use crate::crd::{NodeManagerProblem, NodeManagerState, NodeManagerStatus, Resources};
 use crate::lifecycle::LifecyclePlan;
 
 /// The rows of the pool's NMs, sorted by node: those with a pod (minus the ones removed now)
@@ -32,8 +32,8 @@ pub(crate) fn node_manager_rows(
                 pod: names::node_manager_pod_name(pool, node),
                 ip: None,
                 yarn_node_id: None,
-                capacity: NmResources::default(),
-                used: NmResources::default(),
+                capacity: Resources::default(),
+                used: Resources::default(),
                 state: NodeManagerState::Starting,
                 problem: step_problems.get(node).cloned(),
             }),
@@ -63,8 +63,8 @@ fn pod_row(
         pod: pod.name.clone(),
         ip: pod.ip.clone(),
         yarn_node_id: pod.node_id.as_ref().map(ToString::to_string),
-        capacity: report.map_or_else(NmResources::default, |r| r.capacity().into()),
-        used: report.map_or_else(NmResources::default, |r| r.used().into()),
+        capacity: report.map_or_else(Resources::default, |r| r.capacity()),
+        used: report.map_or_else(Resources::default, |r| r.used()),
         state,
         problem: problem_of(&pod.node, step_problems, &observed.vertical),
     }
