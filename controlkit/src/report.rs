@@ -17,6 +17,18 @@ use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// What a controller's context shows in logs and panics: its settings, never its clients,
+/// tokens or per-object state (kube's client and Event recorder have no `Debug` anyway).
+pub fn debug_context(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    settings: &dyn Debug,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field("settings", settings)
+        .finish_non_exhaustive()
+}
+
 /// An error with a short stable category, for Event notes and metric labels.
 pub trait Categorised: std::fmt::Display {
     /// The category: lower-case, stable across releases.

@@ -789,6 +789,60 @@ async fn a_missing_static_ip_pool_keeps_nodemanagers_off_pod_ips() {
 }
 
 #[tokio::test]
+async fn an_exhausted_static_ip_pool_starts_no_nodemanager_on_a_pod_ip() {
+    let rig = rig().await;
+    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+    pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
+        pool: "nm-addresses".to_owned(),
+    });
+    let static_pool = static_ip_pool();
+    // Every address exists, none has its DNS records and keytab yet.
+    let addresses: Vec<serde_json::Value> =
+        staticip::addresses::plan("nm-addresses", &static_pool.spec)
+            .expect("plan")
+            .iter()
+            .map(|planned| staticip::build::static_ip(&static_pool, planned))
+            .map(|address| serde_json::to_value(&address).expect("json"))
+            .collect();
+    let worker = "worker-7.dc1.example.com";
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    // No pod write between the address list and the status: the script fails on one.
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            static_ip_pool_read(200, serde_json::to_value(&static_pool).expect("json")),
+            nodes_read(list("NodeList", vec![node(worker)])),
+            pods_read(list("PodList", vec![])),
+            token_read(),
+            Expect {
+                method: "GET",
+                path: "/apis/elasticyarn.io/v1alpha1/staticips".to_owned(),
+                query: Some("&labelSelector=elasticyarn.io%2Fstatic-ip-pool%3Dnm-addresses"),
+                status: 200,
+                answer: list("StaticIPList", addresses),
+            },
+            status_patch(&pool),
+            spark_defaults_apply(),
+        ],
+    ));
+    let action = reconcile(Arc::new(pool), ctx).await.expect("reconciled");
+    let seen = server.await.expect("served");
+    let status = &sent(
+        &seen,
+        "PATCH",
+        "/apis/elasticyarn.io/v1alpha1/namespaces/yarn/elasticnodepools/nightly/status",
+    )
+    .body["status"];
+    assert_eq!(status["totals"]["nodeManagers"], 0, "{status}");
+    // Nothing watches StaticIPs for the operator: it looks again soon.
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(30))
+    );
+}
+
+#[tokio::test]
 async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
     let rig = rig().await;
     let mut pool = pool(&rig, LifecycleMode::Resident, true).await;

@@ -84,7 +84,10 @@ fn succeeded(output: &Output, what: &str) -> serde_json::Value {
 /// The RM's view of a node, read with the operator's keytab.
 fn capacity_on_rm(kdc: &Kdc, rm: &str, node: &str) -> Resources {
     let answer = succeeded(&yarn_cli(kdc, rm, OPERATOR, &["node", node]), "yarn node");
-    serde_json::from_value(answer["capacity"].clone()).expect("a capacity")
+    // The admin command writes capacities as the RM does (`memory`, `vCores`).
+    serde_json::from_value::<yarn_rm::model::WireResources>(answer["capacity"].clone())
+        .expect("a capacity")
+        .into()
 }
 
 /// The pool the loop runs: Kerberos as `elastic-yarn`, `elastic`, ceiling 8 vcores / 32 GiB.

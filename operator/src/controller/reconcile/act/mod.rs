@@ -8,7 +8,7 @@ mod removals;
 
 pub(crate) use removals::release_allocation;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use staticip::crd::{StaticIP, StaticIPPool};
@@ -61,7 +61,14 @@ pub(crate) async fn act(
     let label_exists = label_cluster(scope, events).await;
     scale_caches(scope, plan, events).await?;
     let (claimed, unaddressed) = claim_addresses(scope, plan, events).await?;
-    let (respec, refused) = pods::apply(scope, &plan.lifecycle.run, &claimed, events).await;
+    // No NM on a pod IP where the admin asked for static addresses.
+    let addressed: BTreeSet<String> = plan
+        .lifecycle
+        .run
+        .difference(&unaddressed)
+        .cloned()
+        .collect();
+    let (respec, refused) = pods::apply(scope, &addressed, &claimed, events).await;
     let refusals = Refusals {
         unaddressed,
         respec,
@@ -163,7 +170,7 @@ async fn claim_addresses(
         pool: static_pool.name_any(),
         source,
     })?;
-    let mut unaddressed = std::collections::BTreeSet::new();
+    let mut unaddressed = BTreeSet::new();
     for (node, error) in failed {
         events
             .warning(
