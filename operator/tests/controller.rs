@@ -788,44 +788,66 @@ async fn a_missing_static_ip_pool_keeps_nodemanagers_off_pod_ips() {
     );
 }
 
-#[tokio::test]
-async fn an_exhausted_static_ip_pool_starts_no_nodemanager_on_a_pod_ip() {
-    let rig = rig().await;
-    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
+/// A Resident pool on the StaticIPPool `nm-addresses`, that pool, and its addresses as the
+/// staticip controller makes them (not ready yet).
+async fn static_ip_setup(
+    rig: &Rig,
+) -> (
+    ElasticNodePool,
+    staticip::crd::StaticIPPool,
+    Vec<staticip::crd::StaticIP>,
+) {
+    let mut pool = pool(rig, LifecycleMode::Resident, true).await;
     pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
         pool: "nm-addresses".to_owned(),
     });
     let static_pool = static_ip_pool();
+    let addresses = staticip::addresses::plan("nm-addresses", &static_pool.spec)
+        .expect("plan")
+        .iter()
+        .map(|planned| staticip::build::static_ip(&static_pool, planned))
+        .collect();
+    (pool, static_pool, addresses)
+}
+
+/// What a reconcile of a static-address pool reads before it claims: the StaticIPPool, the
+/// Nodes (`worker`), no pod yet, the guarder token, the pool's addresses.
+fn reads_up_to_the_claims(
+    static_pool: &staticip::crd::StaticIPPool,
+    worker: &str,
+    addresses: Vec<Value>,
+) -> Vec<Expect> {
+    vec![
+        static_ip_pool_read(200, serde_json::to_value(static_pool).expect("json")),
+        nodes_read(list("NodeList", vec![node(worker)])),
+        pods_read(list("PodList", vec![])),
+        token_read(),
+        Expect {
+            method: "GET",
+            path: "/apis/elasticyarn.io/v1alpha1/staticips".to_owned(),
+            query: Some("&labelSelector=elasticyarn.io%2Fstatic-ip-pool%3Dnm-addresses"),
+            status: 200,
+            answer: list("StaticIPList", addresses),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn an_exhausted_static_ip_pool_starts_no_nodemanager_on_a_pod_ip() {
+    let rig = rig().await;
+    let (pool, static_pool, addresses) = static_ip_setup(&rig).await;
     // Every address exists, none has its DNS records and keytab yet.
-    let addresses: Vec<serde_json::Value> =
-        staticip::addresses::plan("nm-addresses", &static_pool.spec)
-            .expect("plan")
-            .iter()
-            .map(|planned| staticip::build::static_ip(&static_pool, planned))
-            .map(|address| serde_json::to_value(&address).expect("json"))
-            .collect();
+    let addresses: Vec<serde_json::Value> = addresses
+        .iter()
+        .map(|address| serde_json::to_value(address).expect("json"))
+        .collect();
     let worker = "worker-7.dc1.example.com";
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "default"));
     // No pod write between the address list and the status: the script fails on one.
-    let server = tokio::spawn(serve(
-        handle,
-        vec![
-            static_ip_pool_read(200, serde_json::to_value(&static_pool).expect("json")),
-            nodes_read(list("NodeList", vec![node(worker)])),
-            pods_read(list("PodList", vec![])),
-            token_read(),
-            Expect {
-                method: "GET",
-                path: "/apis/elasticyarn.io/v1alpha1/staticips".to_owned(),
-                query: Some("&labelSelector=elasticyarn.io%2Fstatic-ip-pool%3Dnm-addresses"),
-                status: 200,
-                answer: list("StaticIPList", addresses),
-            },
-            status_patch(&pool),
-            spark_defaults_apply(),
-        ],
-    ));
+    let mut script = reads_up_to_the_claims(&static_pool, worker, addresses);
+    script.extend([status_patch(&pool), spark_defaults_apply()]);
+    let server = tokio::spawn(serve(handle, script));
     let action = reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
     let status = &sent(
@@ -845,17 +867,7 @@ async fn an_exhausted_static_ip_pool_starts_no_nodemanager_on_a_pod_ip() {
 #[tokio::test]
 async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
     let rig = rig().await;
-    let mut pool = pool(&rig, LifecycleMode::Resident, true).await;
-    pool.spec.static_ip = Some(elastic_yarn_operator::crd::StaticIpRef {
-        pool: "nm-addresses".to_owned(),
-    });
-    let static_pool = static_ip_pool();
-    let mut addresses: Vec<staticip::crd::StaticIP> =
-        staticip::addresses::plan("nm-addresses", &static_pool.spec)
-            .expect("plan")
-            .iter()
-            .map(|planned| staticip::build::static_ip(&static_pool, planned))
-            .collect();
+    let (pool, static_pool, mut addresses) = static_ip_setup(&rig).await;
     for (i, address) in addresses.iter_mut().enumerate() {
         address.metadata.resource_version = Some(format!("7{i}"));
         address.status = Some(staticip::crd::StaticIPStatus {
@@ -879,44 +891,30 @@ async fn a_static_ip_pool_gives_each_nodemanager_a_claimed_address() {
     let pod_name = elastic_yarn_operator::build::names::node_manager_pod_name("nightly", worker);
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "default"));
-    let server = tokio::spawn(serve(
-        handle,
-        vec![
-            static_ip_pool_read(200, serde_json::to_value(&static_pool).expect("json")),
-            nodes_read(list("NodeList", vec![node(worker)])),
-            pods_read(list("PodList", vec![])),
-            token_read(),
-            Expect {
-                method: "GET",
-                path: "/apis/elasticyarn.io/v1alpha1/staticips".to_owned(),
-                query: Some("&labelSelector=elasticyarn.io%2Fstatic-ip-pool%3Dnm-addresses"),
-                status: 200,
-                answer: list(
-                    "StaticIPList",
-                    addresses
-                        .iter()
-                        .map(|a| serde_json::to_value(a).expect("json"))
-                        .collect(),
-                ),
-            },
-            Expect {
-                method: "PUT",
-                path: format!("/apis/elasticyarn.io/v1alpha1/staticips/{chosen_name}/status"),
-                query: None,
-                status: 200,
-                answer: serde_json::to_value(&claimed).expect("json"),
-            },
-            Expect {
-                method: "PATCH",
-                path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
-                query: Some("&force=true&fieldManager=elastic-yarn-operator"),
-                status: 201,
-                answer: nm_pod(worker, None),
-            },
-            status_patch(&pool),
-            spark_defaults_apply(),
-        ],
-    ));
+    let listed = addresses
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("json"))
+        .collect();
+    let mut script = reads_up_to_the_claims(&static_pool, worker, listed);
+    script.extend([
+        Expect {
+            method: "PUT",
+            path: format!("/apis/elasticyarn.io/v1alpha1/staticips/{chosen_name}/status"),
+            query: None,
+            status: 200,
+            answer: serde_json::to_value(&claimed).expect("json"),
+        },
+        Expect {
+            method: "PATCH",
+            path: format!("/api/v1/namespaces/yarn/pods/{pod_name}"),
+            query: Some("&force=true&fieldManager=elastic-yarn-operator"),
+            status: 201,
+            answer: nm_pod(worker, None),
+        },
+        status_patch(&pool),
+        spark_defaults_apply(),
+    ]);
+    let server = tokio::spawn(serve(handle, script));
     reconcile(Arc::new(pool), ctx).await.expect("reconciled");
     let seen = server.await.expect("served");
     // The claim: the address read, guarded by its resourceVersion, held for this NM's pod.
