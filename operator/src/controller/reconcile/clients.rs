@@ -1,6 +1,7 @@
 //! The pool's clients and vertical loop, (re)built when its RM settings, keytab or guarder
 //! token changed; every reconcile gets here and only a real change reaches the loop.
 
+use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -62,18 +63,19 @@ pub(crate) async fn ensure(
         concurrency: ctx.settings.concurrency,
     };
     let mut runtimes = ctx.runtimes.lock().await;
-    match runtimes.get(&pool_ref.uid) {
-        Some(runtime) if runtime.fingerprint == fingerprint => {
+    let runtime = match runtimes.entry(pool_ref.uid.clone()) {
+        Entry::Occupied(kept) if kept.get().fingerprint == fingerprint => {
             let wanted = (loop_settings, validated.sync_interval);
-            runtime.settings.send_if_modified(|current| {
+            kept.get().settings.send_if_modified(|current| {
                 let changed = *current != wanted;
                 if changed {
                     *current = wanted;
                 }
                 changed
             });
+            kept.into_mut()
         }
-        _ => {
+        entry => {
             let runtime = start(
                 ctx,
                 pool,
@@ -83,12 +85,15 @@ pub(crate) async fn ensure(
                 loop_settings,
                 fingerprint,
             )?;
-            runtimes.insert(pool_ref.uid.clone(), runtime);
+            match entry {
+                Entry::Occupied(mut stale) => {
+                    stale.insert(runtime);
+                    stale.into_mut()
+                }
+                Entry::Vacant(vacant) => vacant.insert(runtime),
+            }
         }
-    }
-    let runtime = runtimes
-        .get(&pool_ref.uid)
-        .ok_or_else(|| RuntimeError::GuarderClient("the pool's runtime vanished".to_owned()))?;
+    };
     Ok(Handles {
         rm: runtime.rm.clone(),
         guarder: runtime.guarder.clone(),
