@@ -69,7 +69,7 @@ pub async fn check(subject: &Subject<'_>) {
         "{name}: no labels yet: {report:?}"
     );
 
-    // A resize is confirmed by reading the node back, and shows the capacity before it.
+    // A resize is confirmed by reading the node back.
     let smaller = Resources {
         memory_mb: original.memory_mb / 2,
         vcores: original.vcores / 2,
@@ -78,9 +78,11 @@ pub async fn check(subject: &Subject<'_>) {
         .resize(first, smaller, OverCommitTimeout::Never)
         .await
         .expect("resize");
-    assert_eq!(
-        outcome.accepted, smaller,
-        "{name}: the answer shows the new capacity"
+    // The RM answers the node's total right after handing the change to its dispatcher: the
+    // new capacity or, when the answer wins that race, the one before.
+    assert!(
+        outcome.accepted == smaller || outcome.accepted == original,
+        "{name}: the answer shows the new or the previous capacity: {outcome:?}"
     );
     assert_eq!(outcome.confirmed, smaller, "{name}");
     let reread = rm.node(first).await.expect("node after the resize");

@@ -86,7 +86,7 @@ async fn every_call_sends_exactly_what_rmwebservices_reads() {
         .expect("resize");
     assert_eq!(
         outcome.accepted, smaller,
-        "the answer shows the new capacity"
+        "the dispatcher applied the change before the answer"
     );
     assert_eq!(outcome.confirmed, smaller);
     assert_eq!(outcome.reads, 1);
@@ -324,6 +324,10 @@ async fn a_resize_is_confirmed_by_reading_the_node_back() {
         .resize(&node(0), target, OverCommitTimeout::Seconds(30))
         .await
         .expect("confirmed after lagging reads");
+    assert_eq!(
+        outcome.accepted, BIG,
+        "the answer beat the dispatcher and shows the old capacity"
+    );
     assert_eq!(outcome.reads, 3);
     assert_eq!(outcome.confirmed, target);
 

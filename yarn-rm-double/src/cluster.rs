@@ -175,8 +175,10 @@ impl DoubleCluster {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Applies a resize; answers the capacity before it, as `RMWebServices.updateNodeResource`
-    /// returns the node's total before the scheduler applies the change.
+    /// Applies a resize and answers the capacity the node shows at that moment, as
+    /// `RMWebServices.updateNodeResource` answers `rmNode.getTotalCapability()` right after
+    /// handing the change to the RM's event dispatcher: the new capacity once the dispatcher has
+    /// applied it, the one before while reads lag ([`Self::lag_resizes`]).
     pub(crate) fn resize(&self, id: &NodeId, capacity: Resources) -> Result<Resources, Refusal> {
         let mut state = self.lock();
         let lag = state.lag_reads;
@@ -190,8 +192,10 @@ impl DoubleCluster {
         node.capacity = capacity;
         if lag > 0 {
             state.lagging.insert(id.clone(), (lag, previous));
+            Ok(previous)
+        } else {
+            Ok(capacity)
         }
-        Ok(previous)
     }
 
     pub(crate) fn labels_json(&self) -> Value {
@@ -369,7 +373,7 @@ mod tests {
     }
 
     #[test]
-    fn a_resize_answers_the_old_capacity_and_reads_may_lag() {
+    fn a_lagging_resize_answers_the_old_capacity_until_reads_catch_up() {
         let cluster = DoubleCluster::with_nodes(
             1,
             Resources {
@@ -383,8 +387,11 @@ mod tests {
             memory_mb: 4096,
             vcores: 4,
         };
-        let previous = cluster.resize(&id, new).expect("resize");
-        assert_eq!(previous.vcores, 8);
+        let answered = cluster.resize(&id, new).expect("resize");
+        assert_eq!(
+            answered.vcores, 8,
+            "the answer races the dispatcher and loses"
+        );
         let read = |cluster: &DoubleCluster| {
             cluster.node_json(&id).expect("node")["node"]["availableVirtualCores"].clone()
         };

@@ -496,9 +496,9 @@ fn route(
                 Ok(option) => option,
                 Err(err) => return unmarshal_error(&err),
             };
-            // As the real RM (3.4, 3.5), the answer shows the capacity just set.
+            // As the real RM, the answer shows what the node shows at that moment.
             match cluster.resize(&id, option.resource.into()) {
-                Ok(_) => json_answer(cluster, resource_info(option.resource.into())),
+                Ok(shown) => json_answer(cluster, resource_info(shown.into())),
                 Err(refusal) => refused(refusal),
             }
         }

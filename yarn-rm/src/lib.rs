@@ -38,8 +38,9 @@ pub use retry::RetryPolicy;
 pub struct ResizeOutcome {
     /// The node.
     pub node: NodeId,
-    /// The capacity the RM's answer to the resize shows: what it accepted (Hadoop 3.4 and 3.5
-    /// answer with the new capacity, not the one before).
+    /// The capacity the RM's answer to the resize shows. The RM hands the change to its event
+    /// dispatcher and answers the node's total at that moment, so this is the new capacity or,
+    /// when the answer wins the race, the one before; only `confirmed` is authoritative.
     pub accepted: Resources,
     /// Resources read back from the RM, equal to the one asked for.
     pub confirmed: Resources,

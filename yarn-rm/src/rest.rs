@@ -601,8 +601,9 @@ impl ResourceManager for RestResourceManager {
         let accepted = decode::<ResourceInfoAnswer>("resize", &answer.body)?
             .into_info()
             .capacity();
-        // The answer echoes what was accepted; the scheduler applies it through an event, so the
-        // node is read back until it shows the new capacity.
+        // The RM applies the change through its event dispatcher and answers the node's total at
+        // that moment (new or old, whichever wins), so the node is read back until it shows the
+        // new capacity.
         let mut seen = accepted;
         for read in 1..=self.settings.confirm_reads.max(1) {
             if read > 1 {

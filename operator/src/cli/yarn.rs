@@ -261,7 +261,7 @@ async fn execute(client: &RestResourceManager, args: &YarnArgs) -> anyhow::Resul
             };
             let over_commit = over_commit_timeout_seconds
                 .map_or(OverCommitTimeout::Never, OverCommitTimeout::Seconds);
-            // The RM's answer shows the new capacity only: the old one is read first.
+            // The RM's answer may already show the new capacity: the old one is read first.
             let previous = client.node(id).await.map_err(describe)?.capacity();
             let outcome = client
                 .resize(id, capacity, over_commit)
