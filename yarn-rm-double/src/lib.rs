@@ -498,7 +498,7 @@ fn route(
             };
             // As the real RM, the answer shows what the node shows at that moment.
             match cluster.resize(&id, option.resource.into()) {
-                Ok(shown) => json_answer(cluster, resource_info(shown.into())),
+                Ok(shown) => json_answer(cluster, resource_info(shown)),
                 Err(refusal) => refused(refusal),
             }
         }
