@@ -69,10 +69,21 @@ pub async fn a_periodic_drain_window_takes_the_nodemanagers_away(world: Arc<Chai
         || async { (pool.launcher.guarder_restarts(&with_executor.pod) >= 1).then_some(()) },
     )
     .await;
+    // Seen in its status, or in its own log: the drain may end (the NM empty, its pod gone and
+    // the guarder with it) a moment after the target came back, before a status read.
     wait_for(
         "the target given back to the new guarder",
         Duration::from_secs(60),
-        || zero_target(with_executor.guarder.clone()),
+        || async {
+            if zero_target(with_executor.guarder.clone()).await.is_some() {
+                return Some(());
+            }
+            let own_log = std::fs::read_to_string(&with_executor.guarder_log).unwrap_or_default();
+            own_log
+                .lines()
+                .any(|line| line.contains("guarder::service: target vcores=0 "))
+                .then_some(())
+        },
     )
     .await;
     wait_for("the NM pods gone", Duration::from_secs(240), || async {

@@ -51,6 +51,14 @@ pub async fn the_rm_hung_for_minutes_loses_nothing(world: Arc<ChainWorld>) {
         distributed_shell_with(&cluster, "outage", 3, "sleep 900", 1, Some(OUTAGE_LABEL))
     };
     wait_for_containers(&world.rm_url, &nm.node_id, 4, Duration::from_secs(180)).await;
+    // The loop protects on what it last read from the RM: freeze it only once the loop has seen
+    // the containers (otherwise the test, not the operator, decides what the loop knows).
+    wait_for(
+        "the loop to see the containers on the RM",
+        Duration::from_secs(60),
+        || loop_sees_allocated(&world, &nm.node, 4),
+    )
+    .await;
     let application = application_on(&nm.guarder).await;
     // Every other NM's capacity now: the outage must not change them.
     let others = other_capacities(&world, &nm.node_id).await;
@@ -123,6 +131,25 @@ pub async fn the_rm_hung_for_minutes_loses_nothing(world: Arc<ChainWorld>) {
     );
     kill_application(&world.rm_url, &application).await;
     drop(client);
+}
+
+/// `Some` once the operator's loop reports at least `vcores` allocated on `node`'s NM.
+async fn loop_sees_allocated(world: &ChainWorld, node: &str, vcores: u32) -> Option<()> {
+    let pool = format!("pool=\"{NAMESPACE}/{OUTAGE_POOL}\"");
+    let node = format!("node=\"{node}\"");
+    let operators = world.k8s.operators.lock().await;
+    for operator in operators.iter() {
+        let allocated = operator
+            .metric(
+                "elastic_yarn_operator_node_manager_vcores",
+                &[&pool, &node, "kind=\"allocated\""],
+            )
+            .await;
+        if allocated.is_some_and(|v| v >= f64::from(vcores)) {
+            return Some(());
+        }
+    }
+    None
 }
 
 /// Sends the RM's JVM `signal` (through its watchdog).

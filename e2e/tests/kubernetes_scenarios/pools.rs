@@ -363,21 +363,71 @@ pub async fn vertical_loop_ticks_through_a_node_update_storm(world: Arc<World>) 
         (ticks().await >= 1.0).then_some(())
     })
     .await;
+    let node_api: Api<Node> = Api::all(world.client.clone());
+    // First what pools do not act on (an annotation, like a heartbeat): it must not reach them.
+    let quiet_before = reconciles(&world).await;
+    let (quiet_updates, _) = storm(
+        &node_api,
+        &nodes,
+        Duration::from_secs(10),
+        |n| json!({"metadata": {"annotations": {"e2e/storm": n.to_string()}}}),
+    )
+    .await;
+    let quiet = reconciles(&world).await - quiet_before;
+    // Then what they do act on (a label, as a node relabelled again and again): every change
+    // reaches the pool, and the loop must keep its clock through the reconciles.
     let before = ticks().await;
     let reconciles_before = reconciles(&world).await;
-    let node_api: Api<Node> = Api::all(world.client.clone());
-    let storm = Duration::from_secs(20);
+    let (updates, elapsed) = storm(
+        &node_api,
+        &nodes,
+        Duration::from_secs(20),
+        |n| json!({"metadata": {"labels": {"e2e/storm-generation": n.to_string()}}}),
+    )
+    .await;
+    let during = ticks().await - before;
+    let reconciled = reconciles(&world).await - reconciles_before;
+    // The interval is 2 s: a loop that keeps its clock ticks about elapsed/2 times; one reset
+    // by every update would tick about never. Half is the line, far from both.
+    let expected = elapsed.as_secs_f64() / 2.0;
+    println!(
+        "storm: {quiet_updates} annotation updates made {quiet} reconciles; {updates} label updates \
+         made {reconciled} reconciles in {:.1} s; the loop ticked {during} times (about \
+         {expected:.0} expected)",
+        elapsed.as_secs_f64()
+    );
+    assert!(
+        quiet < f64::from(quiet_updates) / 10.0,
+        "{quiet} reconciles for {quiet_updates} updates nothing acts on"
+    );
+    assert!(
+        reconciled >= 10.0,
+        "the label storm did not reach the operator ({reconciled} reconciles)"
+    );
+    assert!(
+        during >= expected / 2.0,
+        "the vertical loop ticked {during} times in {:.1} s of node updates",
+        elapsed.as_secs_f64()
+    );
+}
+
+/// Patches every node of `nodes` with `patch(n)` every 100 ms for `length`; returns the updates
+/// made and the time they took.
+async fn storm(
+    node_api: &Api<Node>,
+    nodes: &[&str],
+    length: Duration,
+    patch: impl Fn(u32) -> serde_json::Value,
+) -> (u32, Duration) {
     let started = std::time::Instant::now();
     let mut updates = 0u32;
-    while started.elapsed() < storm {
+    while started.elapsed() < length {
         for node in nodes {
             node_api
                 .patch(
                     node,
                     &PatchParams::default(),
-                    &Patch::Merge(
-                        &json!({"metadata": {"annotations": {"e2e/storm": updates.to_string()}}}),
-                    ),
+                    &Patch::Merge(&patch(updates)),
                 )
                 .await
                 .expect("node updated");
@@ -385,25 +435,7 @@ pub async fn vertical_loop_ticks_through_a_node_update_storm(world: Arc<World>) 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let elapsed = started.elapsed();
-    let during = ticks().await - before;
-    let reconciled = reconciles(&world).await - reconciles_before;
-    // The interval is 2 s: a loop that keeps its clock ticks about elapsed/2 times; one reset
-    // by every update would tick about never. Half is the line, far from both.
-    let expected = elapsed.as_secs_f64() / 2.0;
-    println!(
-        "storm: {updates} node updates and {reconciled} reconciles in {:.1} s; the loop ticked {during} times (about {expected:.0} expected)",
-        elapsed.as_secs_f64()
-    );
-    assert!(
-        reconciled >= 10.0,
-        "the storm did not reach the operator ({reconciled} reconciles)"
-    );
-    assert!(
-        during >= expected / 2.0,
-        "the vertical loop ticked {during} times in {:.1} s of node updates",
-        elapsed.as_secs_f64()
-    );
+    (updates, started.elapsed())
 }
 
 async fn reconciles(world: &World) -> f64 {

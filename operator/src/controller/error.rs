@@ -23,6 +23,9 @@ pub enum ObserveError {
     /// Nodes could not be listed.
     #[error("listing Nodes: {0}")]
     Nodes(#[source] kube::Error),
+    /// The Node reflector stopped before it listed the Nodes (the operator is stopping).
+    #[error("the Node reflector stopped before listing the Nodes")]
+    NodeStoreGone,
     /// The pool's NM pods could not be listed.
     #[error("listing the NodeManager pods ({selector}): {source}")]
     Pods {

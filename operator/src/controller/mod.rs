@@ -9,6 +9,7 @@ pub mod error;
 pub mod keytabs;
 pub use controlkit::leader;
 pub mod metrics;
+pub mod nodes;
 mod reconcile;
 pub mod runtime;
 pub mod status;
@@ -26,7 +27,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
 use tokio::sync::Mutex;
@@ -97,6 +98,9 @@ pub struct Context {
     pub shares: crate::vertical::shares::NodeShares,
     /// Per pool UID, the URLs that last passed the egress check, and when.
     pub egress_passed: reconcile::EgressPassed,
+    /// The Nodes as the controller's reflector holds them (`None`: each reconcile lists them,
+    /// as in request scenarios).
+    pub nodes: Option<Store<Node>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -124,7 +128,14 @@ impl Context {
             leadership: None,
             shares: crate::vertical::shares::NodeShares::default(),
             egress_passed: std::sync::Mutex::new(HashMap::new()),
+            nodes: None,
         }
+    }
+
+    /// The same context, reading Nodes from `store` instead of listing them.
+    pub fn with_nodes(mut self, store: Store<Node>) -> Context {
+        self.nodes = Some(store);
+        self
     }
 
     /// The same context, acting only while `leadership` is current.
@@ -218,6 +229,13 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
         )),
         ..settings.controller.clone()
     };
+    // One Node reflector: reconciles read its store, and only relevant changes wake the pools
+    // the Node concerns. Pools are reconciled once it has listed the Nodes.
+    let (node_store, node_changes, node_task) = nodes::follow(Api::<Node>::all(client.clone()));
+    if node_store.wait_until_ready().await.is_err() {
+        anyhow::bail!("the Node reflector stopped before listing the Nodes");
+    }
+    tracing::info!(nodes = node_store.state().len(), "Nodes listed");
     let ctx = Arc::new(
         Context::new(
             client.clone(),
@@ -232,7 +250,8 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
             )),
             KeytabStore::new(settings.client_keytab.clone()),
         )
-        .leading(leadership.clone()),
+        .leading(leadership.clone())
+        .with_nodes(node_store.clone()),
     );
     let (renewer, lost_rx) =
         leader::renew_in_background(leases, settings.lease.clone(), leadership.clone());
@@ -246,17 +265,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
                 "app.kubernetes.io/component=nodemanager,app.kubernetes.io/managed-by=elastic-yarn-operator",
             ),
         )
-        .watches(
-            Api::<Node>::all(client.clone()),
-            watcher::Config::default(),
-            move |_node| {
-                store
-                    .state()
-                    .into_iter()
-                    .map(|pool| ObjectRef::from_obj(&*pool))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(node_changes, move |node| nodes::pools_of(&node, &store))
         .graceful_shutdown_on(async move {
             shutdown.await;
             tracing::info!("shutting down on signal");
@@ -269,6 +278,7 @@ pub async fn run(settings: RunSettings) -> anyhow::Result<()> {
     healthy.store(false, Ordering::Relaxed);
     metrics.leader.set(0);
     renewer.abort();
+    node_task.abort();
     tracing::info!("stopping the pools' loops");
     // (Bounded: the process ends anyway, and the runtime's shutdown stops what is left.)
     match tokio::time::timeout(Duration::from_secs(5), ctx.runtimes.lock()).await {

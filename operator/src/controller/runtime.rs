@@ -231,7 +231,18 @@ async fn record(report: &TickReport, hooks: &LoopHooks, written: &mut BTreeMap<S
             })
             .inc();
     }
+    if report.outcomes.is_empty() {
+        tracing::debug!(pool = %hooks.pool, "tick: no NodeManager to size");
+    }
     for outcome in &report.outcomes {
+        tracing::debug!(
+            pool = %hooks.pool,
+            node = %outcome.node,
+            capacity = %outcome.capacity,
+            applied = ?outcome.applied,
+            reason = outcome.reason.unwrap_or("none"),
+            "tick"
+        );
         for (kind, resources) in [
             ("capacity", outcome.capacity),
             ("allocated", outcome.allocated),

@@ -180,8 +180,16 @@ pub(crate) async fn read_cluster(
     })
 }
 
-/// The Nodes, listed.
+/// The Nodes: from the controller's reflector once it has listed them (a reconcile never plans
+/// on a store still empty), else listed.
 async fn read_nodes(ctx: &Context) -> Result<Vec<Arc<Node>>, ObserveError> {
+    if let Some(store) = &ctx.nodes {
+        store
+            .wait_until_ready()
+            .await
+            .map_err(|_| ObserveError::NodeStoreGone)?;
+        return Ok(store.state());
+    }
     Ok(Api::<Node>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await
