@@ -51,8 +51,9 @@ pub fn value_sets() -> Vec<ValueSet> {
                 "networkPolicy": {
                     "enabled": true,
                     "scraperNamespaceSelector": {"matchLabels": {"name": "monitoring"}},
+                    "nodeManagerNamespaces": ["yarn"],
                 },
-                "operator": {"guarderImage": "ghcr.io/elastic-yarn/guarder:0.1.0"},
+                "operator": {"guarderImage": "registry.example.com/yarn/guarder:0.1.0"},
                 "koordletMetrics": {"nodeSelector": {"node-role.example.com/online": "true"}},
             }),
         },
@@ -67,6 +68,68 @@ pub fn value_sets() -> Vec<ValueSet> {
             }),
         },
     ]
+}
+
+/// Values the chart's schema must refuse, each with what Helm's message names.
+pub fn refused_value_sets() -> Vec<(ValueSet, &'static str)> {
+    let refused = |name, values, names| (ValueSet { name, values }, names);
+    vec![
+        refused(
+            "misspelt-key",
+            json!({"operator": {"replicass": 2}}),
+            "replicass",
+        ),
+        refused(
+            "no-replica",
+            json!({"operator": {"replicas": 0}}),
+            "/operator/replicas",
+        ),
+        refused(
+            "text-for-a-number",
+            json!({"koordletMetrics": {"port": "9320"}}),
+            "/koordletMetrics/port",
+        ),
+        refused(
+            "bad-pull-policy",
+            json!({"image": {"pullPolicy": "Sometimes"}}),
+            "/image/pullPolicy",
+        ),
+        refused(
+            "bad-cidr",
+            json!({"operator": {"egress": {"denyCidrs": ["10.96.0.0"]}}}),
+            "/operator/egress/denyCidrs/0",
+        ),
+        refused(
+            "bad-quantity",
+            json!({"operator": {"resources": {"limits": {"memory": "lots"}}}}),
+            "/operator/resources/limits/memory",
+        ),
+        refused(
+            "port-out-of-range",
+            json!({"guarder": {"port": 70000}}),
+            "/guarder/port",
+        ),
+    ]
+}
+
+/// `helm template` of a value set that must fail: Helm's error output.
+pub fn template_refused(cluster: &Cluster, home: &Path, set: &ValueSet) -> String {
+    let values = values_file(home, set);
+    let answer = cluster
+        .helm(home)
+        .args(["template", RELEASE])
+        .arg(chart_dir())
+        .args(["--namespace", RELEASE_NAMESPACE, "--values"])
+        .arg(&values)
+        .output()
+        .expect("helm runs");
+    assert!(
+        !answer.status.success(),
+        "{}: helm template accepted {}",
+        set.name,
+        set.values
+    );
+    String::from_utf8_lossy(&answer.stderr).into_owned()
 }
 
 /// Writes `values` to a file for `--values`.

@@ -93,6 +93,79 @@ fn check_shape(set: &ValueSet, objects: &[Value]) {
     };
     assert_eq!(monitors, wanted, "{}: monitors", set.name);
     check_operator_security(set, &of_kind("Deployment"));
+    check_availability_and_guarder(set, objects);
+}
+
+/// The operator's PodDisruptionBudget with more than one replica, the guarder image from the
+/// chart's registry unless named, and the guarder port opened to the operator only where asked.
+fn check_availability_and_guarder(set: &ValueSet, objects: &[Value]) {
+    let budgets = objects
+        .iter()
+        .filter(|o| o["kind"] == "PodDisruptionBudget")
+        .count();
+    let replicas = set.values["operator"]["replicas"].as_u64().unwrap_or(2);
+    assert_eq!(
+        budgets,
+        usize::from(replicas > 1),
+        "{}: a PodDisruptionBudget exactly with several replicas",
+        set.name
+    );
+    let operator = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "elastic-yarn-operator")
+        .expect("the operator Deployment");
+    let args = &operator["spec"]["template"]["spec"]["containers"][0]["args"];
+    let guarder_image = args
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix("--guarder-image="));
+    let wanted = set.values["operator"]["guarderImage"].as_str().map_or_else(
+        || "ghcr.io/elastic-yarn/guarder:0.1.0".to_owned(),
+        str::to_owned,
+    );
+    assert_eq!(guarder_image, Some(wanted.as_str()), "{}", set.name);
+    let guarder_policies: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["namespace"] == "yarn")
+        .collect();
+    if set.name == "monitored" {
+        assert_eq!(
+            guarder_policies.len(),
+            1,
+            "{}: the guarder's policy",
+            set.name
+        );
+        let ingress = &guarder_policies[0]["spec"]["ingress"];
+        assert_eq!(
+            ingress[0]["ports"],
+            json!([{"port": 9321, "protocol": "TCP"}])
+        );
+        let open: Vec<(u64, u64)> = ingress[1]["ports"]
+            .as_array()
+            .expect("the other ports")
+            .iter()
+            .filter(|p| p["protocol"] == "TCP")
+            .map(|p| {
+                (
+                    p["port"].as_u64().unwrap_or(0),
+                    p["endPort"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            open,
+            [(1, 9320), (9322, 65535)],
+            "every TCP port but the guarder's"
+        );
+    } else {
+        assert!(
+            guarder_policies.is_empty(),
+            "{}: no guarder policy",
+            set.name
+        );
+    }
 }
 
 /// The operator's egress flags, CA bundle, krb5.conf and `DIR:` ticket cache, as the values say.
@@ -182,7 +255,17 @@ pub async fn chart_lints_and_renders_against_the_api_server(world: Arc<World>) {
 
     world.monitor_crds().await;
     world.namespace_if_missing(RELEASE_NAMESPACE).await;
+    // The examples' namespace, where the "monitored" set puts the guarder's NetworkPolicy.
+    world.namespace_if_missing("yarn").await;
     dry_run(&world, &chart_dir().join("crds")).await;
+    for (set, names) in chart::refused_value_sets() {
+        let message = chart::template_refused(world.cluster, &home, &set);
+        assert!(
+            message.contains(names),
+            "{}: Helm's refusal names {names}:\n{message}",
+            set.name
+        );
+    }
     for set in chart::value_sets() {
         let objects = chart::template(world.cluster, &home, &set);
         check_shape(&set, &objects);
@@ -192,8 +275,7 @@ pub async fn chart_lints_and_renders_against_the_api_server(world: Arc<World>) {
     }
 
     // Helm installs CRDs before templates; the NM pods below need them only for their owner,
-    // which a dry run does not check, but the examples' namespace must exist.
-    world.namespace_if_missing("yarn").await;
+    // which a dry run does not check.
     let examples = repository().join("docs/examples");
     let mut pools: Vec<_> = std::fs::read_dir(&examples)
         .expect("docs/examples")
