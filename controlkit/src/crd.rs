@@ -95,16 +95,8 @@ pub fn render(
     header: &str,
 ) -> Result<Vec<(String, String)>, serde_yaml::Error> {
     crds.into_iter()
-        .map(|mut crd| {
-            for version in &mut crd.spec.versions {
-                if let Some(schema) = version
-                    .schema
-                    .as_mut()
-                    .and_then(|s| s.open_api_v3_schema.as_mut())
-                {
-                    drop_unrecognised_formats(schema);
-                }
-            }
+        .map(|crd| {
+            let crd = as_shipped(crd);
             let name = crd.metadata.name.clone().unwrap_or_default();
             Ok((
                 format!("{name}.yaml"),
@@ -112,6 +104,21 @@ pub fn render(
             ))
         })
         .collect()
+}
+
+/// A generated CRD as the chart ships it (and so as a cluster holds it): without the schema
+/// formats the API server does not recognise.
+pub fn as_shipped(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            drop_unrecognised_formats(schema);
+        }
+    }
+    crd
 }
 
 /// Writes rendered CRDs into `dir`, returning the paths written.

@@ -154,6 +154,13 @@ impl ChainWorld {
         let fakes = k8s
             .nodes(&["chain-0", "chain-1"], &[("e2e/pool", SELECTOR)])
             .await;
+        // Koordinator's NodeSLOs as koord-manager writes them, with the threshold the exporters
+        // use (their default, 70 %).
+        if crate::koordinator::install_crds(&k8s).await {
+            for fake in &fakes {
+                crate::koordinator::set_node_slo(&k8s.client, &fake.name, 70).await;
+            }
+        }
         let mut nodes = Vec::new();
         for fake in fakes {
             nodes.push(ChainNode::start(&k8s, fake).await);

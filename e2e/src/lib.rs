@@ -9,6 +9,7 @@ pub mod chain_world;
 pub mod chart;
 pub mod controller;
 pub mod fault_proxy;
+pub mod koordinator;
 pub mod launcher;
 pub mod node_metrics;
 pub mod pod_cgroup;

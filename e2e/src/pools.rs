@@ -104,6 +104,23 @@ pub async fn create(client: &Client, manifest: &Value) -> ElasticNodePool {
 }
 
 /// Merge-patches a pool's spec.
+/// Deletes a pool and waits until the operator's cleanup finalizer has let it go.
+pub async fn delete(client: &Client, namespace: &str, name: &str) {
+    let api = Api::<ElasticNodePool>::namespaced(client.clone(), namespace);
+    api.delete(name, &kube::api::DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("deleting pool {namespace}/{name}: {e}"));
+    crate::runner::wait_for(
+        &format!("pool {namespace}/{name} gone"),
+        Duration::from_secs(60),
+        || {
+            let api = api.clone();
+            async move { api.get_opt(name).await.ok()?.is_none().then_some(()) }
+        },
+    )
+    .await;
+}
+
 pub async fn patch_spec(client: &Client, namespace: &str, name: &str, spec: Value) {
     Api::<ElasticNodePool>::namespaced(client.clone(), namespace)
         .patch(

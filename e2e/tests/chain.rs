@@ -21,6 +21,7 @@ fn main() -> ExitCode {
                 the_pods_become_nodemanagers_labelled_and_sized_on_the_rm,
                 300
             ),
+            scenario!(doctor_passes_the_setup_and_names_what_an_admin_broke, 300),
             scenario!(the_loop_reacts_to_koordlet_drops_within_seconds, 300),
             scenario!(spark_survives_a_drop_of_batch_cpu, 900),
             scenario!(a_periodic_drain_window_takes_the_nodemanagers_away, 600),

@@ -53,6 +53,10 @@ pub enum Command {
     /// Print the NodeManager pods and other children the operator would create for a pool on
     /// the given nodes, without a cluster.
     Render(render::RenderArgs),
+    /// Check a cluster and its ResourceManagers the way the operator will use them (CRDs,
+    /// RBAC, Koordinator, each pool's nodes, exporters, RM, Kerberos, static IPs, datasets) and
+    /// print a checklist with fixes; exits 1 when something blocks the operator.
+    Doctor(crate::doctor::DoctorArgs),
     /// Write the CustomResourceDefinitions as YAML (into the Helm chart by default).
     Crdgen {
         /// Folder to write into.
@@ -130,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render::run(&args),
         Command::Run(args) => operate::run(args),
         Command::Vertical(args) => operate::vertical(args),
+        Command::Doctor(args) => crate::doctor::run(&args),
         Command::Crdgen { out } => {
             let written = crdgen::write_crds(&out)
                 .with_context(|| format!("writing CRDs into {}", out.display()))?;

@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
+pub mod doctor;
 pub mod lifecycle;
 pub mod placement;
 pub mod policy;

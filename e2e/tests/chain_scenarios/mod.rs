@@ -1,5 +1,6 @@
 //! The chain suite's scenarios, in the order they run on one pool.
 
+mod doctor;
 mod drain;
 mod kerberos;
 mod outage;
@@ -9,6 +10,7 @@ mod sizing;
 mod spark;
 mod third_party;
 
+pub use doctor::*;
 pub use drain::*;
 pub use kerberos::*;
 pub use outage::*;
@@ -285,4 +287,25 @@ pub async fn wait_for_rm(
         rm_capacity(world, node_id).await.filter(|c| check(*c))
     })
     .await
+}
+
+/// The operator's gauge of `node`'s NM in `pool` (of the chain's namespace) after the loop's last
+/// tick: `kind` is `capacity` or `allocated`; `None` until the loop has sized that NM.
+pub async fn loop_vcores(world: &ChainWorld, pool: &str, node: &str, kind: &str) -> Option<f64> {
+    let pool = format!("pool=\"{NAMESPACE}/{pool}\"");
+    let node = format!("node=\"{node}\"");
+    let kind = format!("kind=\"{kind}\"");
+    let operators = world.k8s.operators.lock().await;
+    for operator in operators.iter() {
+        let value = operator
+            .metric(
+                "elastic_yarn_operator_node_manager_vcores",
+                &[&pool, &node, &kind],
+            )
+            .await;
+        if value.is_some() {
+            return value;
+        }
+    }
+    None
 }

@@ -19,7 +19,7 @@ use elastic_yarn_e2e::yarn_apps::{
 use elastic_yarn_operator::crd::NodeManagerState;
 use serde_json::json;
 
-use super::{NAMESPACE, application_on, extra_pool, rm_capacity, wait_for_rm};
+use super::{NAMESPACE, application_on, extra_pool, loop_vcores, rm_capacity, wait_for_rm};
 
 const OUTAGE_POOL: &str = "outage";
 const SELECTOR: &str = "chain-outage";
@@ -56,7 +56,10 @@ pub async fn the_rm_hung_for_minutes_loses_nothing(world: Arc<ChainWorld>) {
     wait_for(
         "the loop to see the containers on the RM",
         Duration::from_secs(60),
-        || loop_sees_allocated(&world, &nm.node, 4),
+        || async {
+            let allocated = loop_vcores(&world, OUTAGE_POOL, &nm.node, "allocated").await?;
+            (allocated >= 4.0).then_some(())
+        },
     )
     .await;
     let application = application_on(&nm.guarder).await;
@@ -131,25 +134,6 @@ pub async fn the_rm_hung_for_minutes_loses_nothing(world: Arc<ChainWorld>) {
     );
     kill_application(&world.rm_url, &application).await;
     drop(client);
-}
-
-/// `Some` once the operator's loop reports at least `vcores` allocated on `node`'s NM.
-async fn loop_sees_allocated(world: &ChainWorld, node: &str, vcores: u32) -> Option<()> {
-    let pool = format!("pool=\"{NAMESPACE}/{OUTAGE_POOL}\"");
-    let node = format!("node=\"{node}\"");
-    let operators = world.k8s.operators.lock().await;
-    for operator in operators.iter() {
-        let allocated = operator
-            .metric(
-                "elastic_yarn_operator_node_manager_vcores",
-                &[&pool, &node, "kind=\"allocated\""],
-            )
-            .await;
-        if allocated.is_some_and(|v| v >= f64::from(vcores)) {
-            return Some(());
-        }
-    }
-    None
 }
 
 /// Sends the RM's JVM `signal` (through its watchdog).

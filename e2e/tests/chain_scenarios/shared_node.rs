@@ -10,7 +10,7 @@ use elastic_yarn_e2e::node_metrics::batch_cores;
 use elastic_yarn_e2e::runner::wait_for;
 use serde_json::json;
 
-use super::{extra_pool, rm_capacity};
+use super::{extra_pool, loop_vcores, rm_capacity};
 
 const SELECTOR: &str = "chain-shared";
 /// Batch cores the shared node offers: one NM alone would get `floor(10 × 1.15)` = 11 vcores
@@ -39,12 +39,14 @@ pub async fn two_pools_on_one_node_divide_it(world: Arc<ChainWorld>) {
         launched.iter().all(|nm| nm.node == node.name),
         "{launched:?}"
     );
-    // Both grown (which one first, and so which one holds more, depends on the order of their
-    // ticks), and then steady.
+    // Both sized by the loop (which one first, and so which one holds more, depends on the
+    // order of their first ticks: the first may take its ceiling, the second then gets what is
+    // left, which may be less than a grow step above its registration size), and then steady.
     let seen = std::sync::Mutex::new(Vec::<Vec<u32>>::new());
     let capacities = wait_for("both NMs sized", Duration::from_secs(180), || async {
         let mut capacities = Vec::new();
-        for nm in &launched {
+        for (pool, nm) in ["shared-a", "shared-b"].iter().zip(&launched) {
+            loop_vcores(&world, pool, &nm.node, "capacity").await?;
             capacities.push(rm_capacity(&world, &nm.node_id).await?.vcores);
         }
         {
@@ -56,7 +58,8 @@ pub async fn two_pools_on_one_node_divide_it(world: Arc<ChainWorld>) {
                 seen.push(capacities.clone());
             }
         }
-        capacities.iter().all(|v| *v > 1).then_some(capacities)
+        // The node is used: together they hold more than one ceiling.
+        (capacities.iter().sum::<u32>() > CEILING).then_some(capacities)
     })
     .await;
     // A few more loop periods: nothing grows past the node.

@@ -17,6 +17,8 @@ pub const YARN_NODE_ID_ANNOTATION: &str = "elasticyarn.io/yarn-node-id";
 pub const DRAIN_DEADLINE_ANNOTATION: &str = "elasticyarn.io/drain-deadline";
 /// The field manager of every server-side apply of the operator.
 pub const FIELD_MANAGER: &str = "elastic-yarn-operator";
+/// Koordinator's PriorityClass of batch (best-effort) pods, which every NM pod names.
+pub const BATCH_PRIORITY_CLASS: &str = "koord-batch";
 /// Finalizer of a pool: its YARN labels are removed from the RM before it goes.
 pub const POOL_FINALIZER: &str = "elasticyarn.io/yarn-cleanup";
 

@@ -499,7 +499,7 @@ pub fn node_manager_pod(
             node_selector: (!placement.node_selector.is_empty())
                 .then(|| placement.node_selector.clone()),
             tolerations: (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone()),
-            priority_class_name: Some("koord-batch".to_owned()),
+            priority_class_name: Some(names::BATCH_PRIORITY_CLASS.to_owned()),
             restart_policy: Some("Always".to_owned()),
             termination_grace_period_seconds: Some(
                 i64::from(spec.guarder.grace_period_seconds) + TERMINATION_MARGIN_SECONDS,

@@ -38,7 +38,7 @@ pub fn updated(existing: Option<&str>, name: &str, allocated: Option<Resources>)
         .chain(allocated.map(|r| {
             json!({
                 "name": name,
-                "priority": "koord-batch",
+                "priority": crate::build::names::BATCH_PRIORITY_CLASS,
                 "resources": {
                     "kubernetes.io/batch-cpu":
                         (u64::from(r.vcores) * 1000 + NM_DAEMON_MILLI_CORES).to_string(),

@@ -82,7 +82,8 @@ pub struct NodeManagerStatus {
 #[serde(rename_all = "camelCase")]
 pub struct NodeManagerProblem {
     /// The step: `Create`, `Label`, `Drain`, `Removal` (reconcile), `Resize`, `Metrics`
-    /// (vertical loop).
+    /// (vertical loop), `Schedule` (the scheduler cannot place the pod; category
+    /// `unschedulable`, the scheduler's message).
     pub step: String,
     /// Stable error category, as in the `elastic_yarn_operator_failures_total` metric.
     pub category: String,

@@ -34,6 +34,9 @@ pub(crate) struct PodView {
     pub node_id: Option<NodeId>,
     pub drain_deadline: Option<Timestamp>,
     pub evicted: bool,
+    /// The scheduler's message while it cannot place the pod (`PodScheduled=False`,
+    /// `Unschedulable`): too few batch resources on the node, a taint, a changed label.
+    pub unschedulable: Option<String>,
 }
 
 impl PodView {
@@ -61,6 +64,20 @@ impl PodView {
             // A pod of restart policy Always fails only when evicted (Koordinator under memory
             // pressure) or lost with its node; it never comes back by itself.
             evicted: status.and_then(|s| s.phase.as_deref()) == Some("Failed"),
+            unschedulable: status
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|conditions| {
+                    conditions.iter().find(|c| {
+                        c.type_ == "PodScheduled"
+                            && c.status == "False"
+                            && c.reason.as_deref() == Some("Unschedulable")
+                    })
+                })
+                .map(|c| {
+                    c.message
+                        .clone()
+                        .unwrap_or_else(|| "Unschedulable".to_owned())
+                }),
         })
     }
 

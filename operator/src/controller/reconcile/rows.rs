@@ -66,8 +66,21 @@ fn pod_row(
         capacity: report.map_or_else(Resources::default, |r| r.capacity()),
         used: report.map_or_else(Resources::default, |r| r.used()),
         state,
-        problem: problem_of(&pod.node, step_problems, &observed.vertical),
+        problem: problem_of(&pod.node, step_problems, &observed.vertical)
+            .or_else(|| unschedulable(pod)),
     }
+}
+
+/// A pod the scheduler cannot place: the row says why, so that an NM stuck `Starting` shows it
+/// without `kubectl describe pod`.
+fn unschedulable(pod: &PodView) -> Option<NodeManagerProblem> {
+    pod.unschedulable
+        .as_ref()
+        .map(|message| NodeManagerProblem {
+            step: "Schedule".to_owned(),
+            category: "unschedulable".to_owned(),
+            message: message.clone(),
+        })
 }
 
 /// What keeps failing for the NM on `node`: a reconcile step of this reconcile first, else the
@@ -177,5 +190,39 @@ mod tests {
         );
         assert_eq!(step_of("fine"), None);
         assert_eq!(step_of("unknown-node"), None);
+    }
+
+    #[test]
+    fn a_pod_the_scheduler_cannot_place_says_why_on_its_row() {
+        let pod = |condition: serde_json::Value| -> k8s_openapi::api::core::v1::Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": "pool-nm-node-a",
+                    "annotations": {(names::NODE_ANNOTATION): "node-a"},
+                },
+                "status": {"phase": "Pending", "conditions": [condition]},
+            }))
+            .expect("a pod")
+        };
+        let pending = pod(serde_json::json!({
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 1 Insufficient kubernetes.io/batch-cpu.",
+        }));
+        let view = PodView::of(&pending, 45454).expect("a view");
+        let problem = unschedulable(&view).expect("a problem");
+        assert_eq!(
+            (problem.step.as_str(), problem.category.as_str()),
+            ("Schedule", "unschedulable")
+        );
+        assert!(
+            problem
+                .message
+                .contains("Insufficient kubernetes.io/batch-cpu")
+        );
+        let scheduled = pod(serde_json::json!({"type": "PodScheduled", "status": "True"}));
+        let view = PodView::of(&scheduled, 45454).expect("a view");
+        assert_eq!(unschedulable(&view), None);
     }
 }
