@@ -41,7 +41,7 @@ pub async fn two_pools_on_one_node_divide_it(world: Arc<ChainWorld>) {
     );
     // Both sized by the loop (which one first, and so which one holds more, depends on the
     // order of their first ticks: the first may take its ceiling, the second then gets what is
-    // left, which may be less than a grow step above its registration size), and then steady.
+    // left, as little as nothing), and then steady.
     let seen = std::sync::Mutex::new(Vec::<Vec<u32>>::new());
     let capacities = wait_for("both NMs sized", Duration::from_secs(180), || async {
         let mut capacities = Vec::new();
@@ -58,8 +58,9 @@ pub async fn two_pools_on_one_node_divide_it(world: Arc<ChainWorld>) {
                 seen.push(capacities.clone());
             }
         }
-        // The node is used: together they hold more than one ceiling.
-        (capacities.iter().sum::<u32>() > CEILING).then_some(capacities)
+        // The node is used: one of them at least grew past its registration size (the other
+        // may get nothing: the memory the first holds bounds it).
+        capacities.iter().any(|v| *v > 1).then_some(capacities)
     })
     .await;
     // A few more loop periods: nothing grows past the node.
