@@ -186,6 +186,7 @@ fn reconcile_cycle(
             fresh_metrics: Some((plan.run.len(), plan.run.len())),
             datasets: elastic_yarn_operator::controller::datasets::DatasetsReadiness::NoDatasets,
             signals: (0, 0),
+            unaddressed: 0,
         },
         &Time(jiff::Timestamp::now()),
     );

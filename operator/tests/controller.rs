@@ -857,6 +857,19 @@ async fn an_exhausted_static_ip_pool_starts_no_nodemanager_on_a_pod_ip() {
     )
     .body["status"];
     assert_eq!(status["totals"]["nodeManagers"], 0, "{status}");
+    // The pool says why it runs nothing, not only an Event.
+    let ready = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .expect("a Ready condition");
+    assert_eq!(
+        (&ready["status"], &ready["reason"]),
+        (
+            &serde_json::json!("False"),
+            &serde_json::json!("StaticIpExhausted")
+        ),
+        "{status}"
+    );
     // Nothing watches StaticIPs for the operator: it looks again soon.
     assert_eq!(
         action,

@@ -37,6 +37,9 @@ pub struct StatusInputs<'a> {
     pub datasets: DatasetsReadiness,
     /// Graceful signals and force kills the guarders report.
     pub signals: (u64, u64),
+    /// Nodes the plan wanted an NM on that got no static address (the StaticIPPool has none
+    /// free).
+    pub unaddressed: usize,
 }
 
 fn sum(rows: &[NodeManagerStatus], pick: impl Fn(&NodeManagerStatus) -> Resources) -> Resources {
@@ -110,10 +113,28 @@ pub fn pool_status(
             "NoEligibleNodes",
             "no Ready node matches the pool's placement",
         ),
+        (_, PoolPhase::Online) if rows.is_empty() && inputs.unaddressed > 0 => {
+            ConditionUpdate::fails(
+                READY,
+                "StaticIpExhausted",
+                format!(
+                    "{} eligible node(s) and no NodeManager: the StaticIPPool has no free                      address (see the StaticIpUnavailable Event)",
+                    inputs.unaddressed
+                ),
+            )
+        }
         (_, phase) => ConditionUpdate::holds(
             READY,
             &format!("{phase:?}"),
-            format!("{} NodeManager(s)", rows.len()),
+            if inputs.unaddressed > 0 {
+                format!(
+                    "{} NodeManager(s); {} node(s) without a free static address",
+                    rows.len(),
+                    inputs.unaddressed
+                )
+            } else {
+                format!("{} NodeManager(s)", rows.len())
+            },
         ),
     };
     let conditions = merge(
@@ -229,6 +250,7 @@ mod tests {
                 fresh_metrics: Some((2, 2)),
                 datasets: DatasetsReadiness::NoDatasets,
                 signals: (7, 1),
+                unaddressed: 0,
             },
             &time("2026-11-24T22:00:00Z"),
         );
@@ -250,6 +272,43 @@ mod tests {
     }
 
     #[test]
+    fn an_exhausted_static_ip_pool_is_not_ready_when_no_nodemanager_runs() {
+        let plan = plan(PoolPhase::Online);
+        let status_with = |rows: Vec<NodeManagerStatus>| {
+            pool_status(
+                None,
+                StatusInputs {
+                    generation: Some(1),
+                    plan: &plan,
+                    node_managers: rows,
+                    rm: RmReachability::Reachable,
+                    fresh_metrics: None,
+                    datasets: DatasetsReadiness::NoDatasets,
+                    signals: (0, 0),
+                    unaddressed: 2,
+                },
+                &time("2026-11-24T22:00:00Z"),
+            )
+        };
+        let ready = |status: &ElasticNodePoolStatus| {
+            let c = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
+            (c.status.clone(), c.reason.clone(), c.message.clone())
+        };
+        let (state, reason, message) = ready(&status_with(Vec::new()));
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("False", "StaticIpExhausted")
+        );
+        assert!(message.contains("2 eligible node(s)"), "{message}");
+        let (state, reason, message) = ready(&status_with(vec![row("a", 4, 0)]));
+        assert_eq!((state.as_str(), reason.as_str()), ("True", "Online"));
+        assert!(
+            message.contains("1 NodeManager(s); 2 node(s) without a free static address"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn unreachable_rm_and_stale_metrics_are_explained() {
         let plan = plan(PoolPhase::Online);
         let status = pool_status(
@@ -265,6 +324,7 @@ mod tests {
                     message: "tpcds-1t (NotBound)".to_owned(),
                 },
                 signals: (0, 0),
+                unaddressed: 0,
             },
             &time("2026-11-24T22:00:00Z"),
         );

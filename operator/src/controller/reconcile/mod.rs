@@ -161,6 +161,7 @@ fn status(
             fresh_metrics: fresh,
             datasets: observed.datasets.clone(),
             signals,
+            unaddressed: acted.refusals.unaddressed.len(),
         },
         &Time(now),
     )
