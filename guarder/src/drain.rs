@@ -370,7 +370,12 @@ impl Drainer {
         };
         let candidates: Vec<Candidate> = staying.iter().map(|c| self.candidate(c)).collect();
         let plan = plan_shrink(&candidates, excess, &self.settings.weights);
-        let short_deadline = target.deadline_at_ms.saturating_sub(now_ms) < self.settings.grace_ms;
+        // The urgency the target was sent with, not what is left of it: a deadline of exactly the
+        // grace period (what the operator sends for a normal shrink) would otherwise count as
+        // short a millisecond after it arrived, and Spark executors would get SIGTERM instead of
+        // SIGPWR depending on when the scan ran.
+        let short_deadline =
+            target.deadline_at_ms.saturating_sub(target.received_at_ms) < self.settings.grace_ms;
         let kill_at_ms = (now_ms + self.settings.grace_ms).max(target.deadline_at_ms);
         // ApplicationMasters after their tasks; the plan keeps rank order otherwise.
         let mut chosen: Vec<usize> = plan.victims;
@@ -549,6 +554,21 @@ mod tests {
         // Killed a grace period after the signal, as the deadline is earlier.
         assert!(drainer.tick(59_999, &node()).is_empty());
         assert_eq!(drainer.tick(60_000, &node()).len(), 4);
+    }
+
+    #[test]
+    fn a_deadline_of_exactly_the_grace_period_decommissions_whenever_the_scan_runs() {
+        for scan_after_ms in [0, 1, 250, 5_000] {
+            let mut drainer = Drainer::new(settings(true));
+            drainer.set_target(1_000, &request(7, 32_768, 60), &node());
+            let orders = drainer.tick(1_000 + scan_after_ms, &node());
+            assert_eq!(orders.len(), 1, "{scan_after_ms} ms");
+            assert_eq!(
+                orders[0].kind,
+                SignalKind::Decommission,
+                "scanned {scan_after_ms} ms after the target"
+            );
+        }
     }
 
     #[test]
