@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::{Api, Client};
+use kube::Client;
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use crate::world::{World, run};
+use crate::world::World;
 
 /// Where `testkit/go/koordinator-crds` put the CRDs (`ELASTIC_YARN_KOORDINATOR_CRDS`).
 fn crd_dir() -> Option<PathBuf> {
@@ -27,28 +27,13 @@ pub async fn install_crds(world: &World) -> bool {
     let Some(dir) = crd_dir() else {
         return false;
     };
-    let mut apply = world.cluster.kubectl();
-    apply
-        .args(["apply", "--server-side", "-f"])
-        .arg(dir.join("slo.koordinator.sh_nodeslos.yaml"));
-    run(apply).await;
-    let mut wait = world.cluster.kubectl();
-    wait.args([
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/nodeslos.slo.koordinator.sh",
-    ]);
-    run(wait).await;
+    world
+        .apply_crds(
+            &dir.join("slo.koordinator.sh_nodeslos.yaml"),
+            &["nodeslos.slo.koordinator.sh"],
+        )
+        .await;
     true
-}
-
-fn node_slos(client: &Client) -> Api<DynamicObject> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("slo.koordinator.sh", "v1alpha1", "NodeSLO"),
-        "nodeslos",
-    );
-    Api::all_with(client.clone(), &resource)
 }
 
 /// Writes `node`'s NodeSLO with batch memory eviction at `threshold_percent`, as koord-manager
@@ -67,7 +52,7 @@ pub async fn set_node_slo(client: &Client, node: &str, threshold_percent: u32) {
             }
         }
     });
-    node_slos(client)
+    elastic_yarn_operator::doctor::node_slo_api(client)
         .patch(
             node,
             &PatchParams::apply("e2e-koord-manager").force(),

@@ -215,19 +215,25 @@ impl World {
         let Some(bin) = &self.cluster.bin else {
             return;
         };
-        let mut kubectl = self.cluster.kubectl();
-        kubectl
-            .args(["apply", "--server-side", "-f"])
-            .arg(bin.join("crds"));
-        run(kubectl).await;
+        self.apply_crds(
+            &bin.join("crds"),
+            &[
+                "servicemonitors.monitoring.coreos.com",
+                "podmonitors.monitoring.coreos.com",
+            ],
+        )
+        .await;
+    }
+
+    /// `kubectl apply --server-side` of the CRDs in `path` (a file or folder), then waits until
+    /// each of `names` is established.
+    pub async fn apply_crds(&self, path: &std::path::Path, names: &[&str]) {
+        let mut apply = self.cluster.kubectl();
+        apply.args(["apply", "--server-side", "-f"]).arg(path);
+        run(apply).await;
         let mut wait = self.cluster.kubectl();
-        wait.args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/servicemonitors.monitoring.coreos.com",
-            "crd/podmonitors.monitoring.coreos.com",
-        ]);
+        wait.args(["wait", "--for=condition=Established", "--timeout=60s"])
+            .args(names.iter().map(|name| format!("crd/{name}")));
         run(wait).await;
     }
 

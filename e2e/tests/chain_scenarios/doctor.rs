@@ -34,6 +34,7 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
             &format!("{NAMESPACE}/{POOL}"),
             "--service-account",
             "elastic-yarn/elastic-yarn-operator",
+            "--json",
         ],
     )
     .await;
@@ -89,6 +90,7 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
             &format!("{NAMESPACE}/{UNPLACED_POOL}"),
             "--service-account",
             &format!("{RELEASE_NAMESPACE}/{BROKEN_ACCOUNT}"),
+            "--json",
         ],
     )
     .await;
@@ -129,7 +131,7 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
     remove_broken_account(&world).await;
 }
 
-/// `elastic-yarn-operator doctor --json` (unless told otherwise) as the cluster's admin.
+/// `elastic-yarn-operator doctor <args>` as the cluster's admin.
 async fn doctor(world: &ChainWorld, args: &[&str]) -> Output {
     let mut command =
         std::process::Command::new(testkit::workspace_binary("elastic-yarn-operator"));
@@ -139,9 +141,6 @@ async fn doctor(world: &ChainWorld, args: &[&str]) -> Output {
         .args(["--lease-namespace", RELEASE_NAMESPACE])
         .env("KUBECONFIG", &world.k8s.cluster.kubeconfig)
         .env_remove("KRB5_CLIENT_KTNAME");
-    if args.contains(&"--service-account") {
-        command.arg("--json");
-    }
     output(command).await
 }
 

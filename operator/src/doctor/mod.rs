@@ -24,6 +24,7 @@ pub use evaluate::{
     ExporterView, LabelView, NodeSloView, evaluate_exporters, evaluate_hadoop_version,
     evaluate_node_label, evaluate_thresholds,
 };
+pub use pools::node_slo_api;
 pub use rbac::{OPERATOR_PERMISSIONS, Permission};
 
 /// How a check came out.

@@ -275,7 +275,8 @@ async fn exporter_view(client: &reqwest::Client, ip: &str, port: u16) -> Exporte
     }
 }
 
-fn node_slo_api(client: &Client) -> Api<DynamicObject> {
+/// Koordinator's NodeSLOs (cluster-scoped, one per node, named after it).
+pub fn node_slo_api(client: &Client) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("slo.koordinator.sh", "v1alpha1", "NodeSLO"),
         "nodeslos",
