@@ -2,10 +2,13 @@
 //! pods a phase and an IP (on loopback) but runs nothing; the launcher runs what each Running
 //! NM pod describes, as a kubelet would run its containers:
 //!
-//! - the `nodemanager` container as a real NodeManager, bound to the pod's IP, with the pod's
-//!   own settings: its ConfigMap's `yarn-site.xml`, then its `YARN-SITE.XML_<key>` variables
-//!   (`$(VAR)` expanded as the kubelet does, `fieldRef`s filled from the pod), volume paths
-//!   mapped to folders of this run;
+//! - the `hadoop-conf` init container as the real `hadoop-conf` binary: the pool's ConfigMap
+//!   written into the pod's folder as the kubelet fills a volume, the container's own arguments
+//!   and variables (`$(VAR)` expanded as the kubelet does, `fieldRef`s filled from the pod),
+//!   volume paths mapped to folders of this run;
+//! - the `nodemanager` container as a real NodeManager, bound to the pod's IP, with the
+//!   configuration `hadoop-conf` rendered, started through the NodeManager image's entrypoint
+//!   (`images/nodemanager/nodemanager`, by testkit);
 //! - the `guarder` container as the real guarder with the pod's own arguments, its token read
 //!   from the pod's Secret, listening on the pod's IP. Its scope is the NodeManager's process
 //!   tree (what the pod's PID namespace is in a cluster).
@@ -21,11 +24,14 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use elastic_yarn_operator::build::{GUARDER_CONTAINER, NODE_MANAGER_CONTAINER, names};
+use elastic_yarn_operator::build::{
+    GUARDER_CONTAINER, HADOOP_CONF_CONTAINER, HADOOP_CONF_VOLUME, NODE_MANAGER_CONTAINER,
+    POOL_CONF_VOLUME, names,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Pod, Secret, Volume};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
-use testkit::hadoop::{NodeManagerOptions, YarnCluster, parse_site_xml};
+use testkit::hadoop::{NodeManagerOptions, YarnCluster};
 use testkit::supervised::Supervised;
 
 use crate::pod_cgroup::{PodCgroup, cpu_limit_millis};
@@ -262,7 +268,12 @@ async fn watch(context: LaunchContext, state: Arc<Mutex<State>>) {
 fn container<'a>(pod: &'a Pod, name: &str) -> Result<&'a Container, String> {
     pod.spec
         .as_ref()
-        .and_then(|spec| spec.containers.iter().find(|c| c.name == name))
+        .and_then(|spec| {
+            spec.containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .find(|c| c.name == name)
+        })
         .ok_or_else(|| format!("no {name} container"))
 }
 
@@ -335,38 +346,79 @@ fn volume<'a>(pod: &'a Pod, name: &str) -> Option<&'a Volume> {
 }
 
 fn config_map_name(pod: &Pod) -> Result<String, String> {
-    volume(pod, "hadoop-conf")
+    volume(pod, POOL_CONF_VOLUME)
         .and_then(|v| v.config_map.as_ref())
         .map(|c| c.name.clone())
-        .ok_or_else(|| "no hadoop-conf ConfigMap volume".to_owned())
+        .ok_or_else(|| format!("no {POOL_CONF_VOLUME} ConfigMap volume"))
 }
 
-/// The NodeManager's settings: the ConfigMap's yarn-site.xml, then the pod's variables.
-async fn node_manager_settings(
+/// Runs the pod's `hadoop-conf` init container as the real binary: the ConfigMap's files in
+/// the pool-conf volume's folder, the container's arguments and variables with this run's
+/// folders. Returns the folder of the rendered configuration.
+async fn render_hadoop_conf(
     context: &LaunchContext,
     pod: &Pod,
     ip: &str,
     pod_dir: &Path,
-) -> Result<NodeManagerOptions, String> {
-    let container = container(pod, NODE_MANAGER_CONTAINER)?;
+) -> Result<PathBuf, String> {
+    let init = container(pod, HADOOP_CONF_CONTAINER)?;
     let maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), &context.namespace);
     let name = config_map_name(pod)?;
     let map = maps
         .get(&name)
         .await
         .map_err(|e| format!("ConfigMap {name}: {e}"))?;
-    let site = map
-        .data
-        .as_ref()
-        .and_then(|d| d.get("yarn-site.xml"))
-        .ok_or_else(|| format!("ConfigMap {name} has no yarn-site.xml"))?;
-    let mut properties = parse_site_xml(site).map_err(|e| format!("yarn-site.xml: {e}"))?;
-    let folders = volume_folders(container, pod_dir);
-    for (name, value) in environment(pod, container, ip) {
-        if let Some(key) = name.strip_prefix("YARN-SITE.XML_") {
-            properties.push((key.to_owned(), map_paths(&value, &folders)));
-        }
+    let pool_conf = pod_dir.join(POOL_CONF_VOLUME);
+    std::fs::create_dir_all(&pool_conf).map_err(|e| format!("{}: {e}", pool_conf.display()))?;
+    for (file, text) in map.data.iter().flatten() {
+        std::fs::write(pool_conf.join(file), text).map_err(|e| format!("{file}: {e}"))?;
     }
+    // The settings name the NM container's paths; the arguments name the init container's.
+    let mut folders = volume_folders(container(pod, NODE_MANAGER_CONTAINER)?, pod_dir);
+    folders.extend(volume_folders(init, pod_dir));
+    let mut command = Command::new(testkit::workspace_binary("hadoop-conf"));
+    command.env_clear();
+    command.args(
+        init.args
+            .iter()
+            .flatten()
+            .map(|arg| match arg.split_once('=') {
+                Some((flag, path)) => format!("{flag}={}", map_paths(path, &folders)),
+                None => arg.clone(),
+            }),
+    );
+    for (name, value) in environment(pod, init, ip) {
+        command.env(name, map_paths(&value, &folders));
+    }
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("hadoop-conf: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the hadoop-conf init container failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(pod_dir.join(HADOOP_CONF_VOLUME))
+}
+
+/// The NodeManager's settings: the yarn-site.xml the pod's init container rendered.
+async fn node_manager_settings(
+    context: &LaunchContext,
+    pod: &Pod,
+    ip: &str,
+    pod_dir: &Path,
+) -> Result<NodeManagerOptions, String> {
+    let conf = render_hadoop_conf(context, pod, ip, pod_dir).await?;
+    let site = std::fs::read_to_string(conf.join("yarn-site.xml"))
+        .map_err(|e| format!("the rendered yarn-site.xml: {e}"))?;
+    let properties: Vec<(String, String)> = guarder::hadoop_conf::parse("yarn-site.xml", &site)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|property| (property.name, property.value))
+        .collect();
+    let folders = volume_folders(container(pod, NODE_MANAGER_CONTAINER)?, pod_dir);
     let setting = |key: &str| {
         properties
             .iter()

@@ -6,11 +6,14 @@
 //! ranking and shrink planner ([`ranking`]) and the drain decisions ([`drain`]). The binary adds
 //! process discovery ([`discovery`]), use measurement ([`usage`]), signal delivery
 //! ([`signals`]), the state that ties them ([`service`]) and the HTTP server ([`server`]).
+//! [`hadoop_conf`] renders the NM pod's Hadoop configuration (the `hadoop-conf` binary, the
+//! pod's init container).
 
 pub mod api;
 pub mod container;
 pub mod discovery;
 pub mod drain;
+pub mod hadoop_conf;
 pub mod ranking;
 pub mod server;
 pub mod service;

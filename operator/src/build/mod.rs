@@ -16,9 +16,10 @@ use kube::ResourceExt;
 use crate::crd::{API_GROUP, API_VERSION, ElasticNodePool};
 
 pub use pod::{
-    GUARDER_CONTAINER, GUARDER_TOKEN_KEY, GUARDER_TOKEN_PATH, NM_DAEMON_MEMORY_BYTES,
-    NM_DAEMON_MILLI_CORES, NODE_MANAGER_CONTAINER, NodeManagerSlot, StaticAddress,
-    node_manager_pod, yarn_host,
+    GUARDER_CONTAINER, GUARDER_TOKEN_KEY, GUARDER_TOKEN_PATH, HADOOP_CONF_BINARY,
+    HADOOP_CONF_CONTAINER, HADOOP_CONF_DIR, HADOOP_CONF_VOLUME, NM_DAEMON_MEMORY_BYTES,
+    NM_DAEMON_MILLI_CORES, NODE_MANAGER_CONTAINER, NodeManagerSlot, POOL_CONF_DIR,
+    POOL_CONF_VOLUME, StaticAddress, node_manager_pod, yarn_host,
 };
 
 /// The pool a child belongs to.

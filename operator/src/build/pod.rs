@@ -25,6 +25,14 @@ use crate::crd::{AccountingMode, ApplicationMasterPolicy, ElasticNodePoolSpec};
 pub const NODE_MANAGER_CONTAINER: &str = "nodemanager";
 /// Name of the guarder sidecar.
 pub const GUARDER_CONTAINER: &str = "guarder";
+/// Name of the init container that renders the NM's Hadoop configuration.
+pub const HADOOP_CONF_CONTAINER: &str = "hadoop-conf";
+/// The renderer in the guarder image (guarder's `hadoop-conf` binary, docs/images.md).
+pub const HADOOP_CONF_BINARY: &str = "/usr/local/bin/hadoop-conf";
+/// Volume of the pool's ConfigMap.
+pub const POOL_CONF_VOLUME: &str = "pool-conf";
+/// Volume (an emptyDir) of the rendered configuration, the NM's `HADOOP_CONF_DIR`.
+pub const HADOOP_CONF_VOLUME: &str = "hadoop-conf";
 /// Key of the token inside the guarder token Secret.
 pub const GUARDER_TOKEN_KEY: &str = "token";
 /// Where the token Secret is mounted in the guarder.
@@ -32,7 +40,10 @@ const GUARDER_TOKEN_DIR: &str = "/var/run/elastic-yarn/guarder";
 /// Where the guarder reads its token (`GUARDER_TOKEN_DIR` and the Secret's key).
 pub const GUARDER_TOKEN_PATH: &str = "/var/run/elastic-yarn/guarder/token";
 
-const HADOOP_CONF_DIR: &str = "/etc/hadoop/conf";
+/// The NM's `HADOOP_CONF_DIR`: the rendered configuration.
+pub const HADOOP_CONF_DIR: &str = "/etc/hadoop/conf";
+/// Where the init container reads the pool's ConfigMap.
+pub const POOL_CONF_DIR: &str = "/etc/hadoop/pool-conf";
 const YARN_LOCAL_DIR: &str = "/var/lib/hadoop-yarn";
 const KEYTAB_DIR: &str = "/etc/security/keytabs";
 /// Koordinator's batch resources (docs/architecture.md, contract 6).
@@ -113,9 +124,9 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
-/// A `yarn-site.xml` property in the environment form Apache Hadoop's images turn into
-/// configuration (`YARN-SITE.XML_<key>=<value>`); other images must honour the same names
-/// (docs/operator.md).
+/// A `yarn-site.xml` property of this pod, in the environment form the `hadoop-conf` init
+/// container writes into the NM's configuration (`YARN-SITE.XML_<key>=<value>`, the names Apache
+/// Hadoop's images use too; docs/images.md).
 fn yarn_site(key: &str, value: impl Into<String>) -> EnvVar {
     env(&format!("YARN-SITE.XML_{key}"), value)
 }
@@ -162,18 +173,19 @@ fn initial_capacity(spec: &ElasticNodePoolSpec) -> (u32, u64) {
     (vcores.min(spec.capacity.ceiling.vcores.max(1)), memory)
 }
 
-fn node_manager_container(
+/// This pod's own Hadoop settings: where the NM listens and registers, its starting capacity,
+/// its folders, its keytab and principal on a static address, and no shuffle service with
+/// remote shuffle. `POD_IP` comes first: the kubelet expands `$(POD_IP)` in the values after it.
+fn node_manager_settings(
     spec: &ElasticNodePoolSpec,
     host: &str,
     slot: &NodeManagerSlot,
-) -> Container {
+) -> Vec<EnvVar> {
     let ports = spec.node_manager.ports;
     let (vcores, memory_mb) = initial_capacity(spec);
-    let mut environment = vec![
+    let mut settings = vec![
         field_env("NODE_NAME", "spec.nodeName"),
         field_env("POD_IP", "status.podIP"),
-        env("HADOOP_CONF_DIR", HADOOP_CONF_DIR),
-        env("YARN_CONF_DIR", HADOOP_CONF_DIR),
         yarn_site("yarn.nodemanager.hostname", host),
         yarn_site("yarn.nodemanager.address", format!("{host}:{}", ports.rpc)),
         yarn_site(
@@ -207,25 +219,89 @@ fn node_manager_container(
         .as_ref()
         .is_some_and(|shuffle| shuffle.uniffle.is_some())
     {
-        environment.push(yarn_site("yarn.nodemanager.aux-services", ""));
+        settings.push(yarn_site("yarn.nodemanager.aux-services", ""));
     }
-    let mut mounts = vec![
-        mount("hadoop-conf", HADOOP_CONF_DIR, true),
-        mount("yarn-local", YARN_LOCAL_DIR, false),
-    ];
     if let Some(address) = &slot.static_address
         && address.keytab_secret.is_some()
     {
-        mounts.push(mount("nm-keytab", KEYTAB_DIR, true));
-        environment.push(yarn_site(
+        settings.push(yarn_site(
             "yarn.nodemanager.keytab",
             format!("{KEYTAB_DIR}/{}", staticip::crd::KEYTAB_KEY),
         ));
         // The exact principal, not `nm/_HOST@...`: Hadoop fills `_HOST` from the pod's own
         // canonical name, which is the cluster's pod name, not the static FQDN.
         if let Some(principal) = &address.principal {
-            environment.push(yarn_site("yarn.nodemanager.principal", principal.clone()));
+            settings.push(yarn_site("yarn.nodemanager.principal", principal.clone()));
         }
+    }
+    settings
+}
+
+/// Locked down as the guarder: no privilege, no capability, nothing written but its volume.
+fn restricted_security_context() -> SecurityContext {
+    SecurityContext {
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The init container that renders the NM's configuration: the pool's ConfigMap copied into
+/// the writable `HADOOP_CONF_DIR` volume, with this pod's settings written into it. It runs the
+/// guarder's image (every pool has one), so the NM image needs nothing of elastic-yarn.
+fn hadoop_conf_container(
+    spec: &ElasticNodePoolSpec,
+    settings: &BuildSettings,
+    host: &str,
+    slot: &NodeManagerSlot,
+) -> Container {
+    Container {
+        name: HADOOP_CONF_CONTAINER.to_owned(),
+        image: Some(guarder_image(spec, settings)),
+        command: Some(vec![HADOOP_CONF_BINARY.to_owned()]),
+        args: Some(vec![
+            format!("--from={POOL_CONF_DIR}"),
+            format!("--to={HADOOP_CONF_DIR}"),
+        ]),
+        env: Some(node_manager_settings(spec, host, slot)),
+        resources: Some(batch_resources(GUARDER_MILLI_CORES, GUARDER_MEMORY_BYTES)),
+        volume_mounts: Some(vec![
+            mount(POOL_CONF_VOLUME, POOL_CONF_DIR, true),
+            mount(HADOOP_CONF_VOLUME, HADOOP_CONF_DIR, false),
+        ]),
+        security_context: Some(restricted_security_context()),
+        ..Container::default()
+    }
+}
+
+fn guarder_image(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> String {
+    spec.guarder
+        .image
+        .clone()
+        .unwrap_or_else(|| settings.guarder_image.clone())
+}
+
+fn node_manager_container(spec: &ElasticNodePoolSpec, slot: &NodeManagerSlot) -> Container {
+    let ports = spec.node_manager.ports;
+    let environment = vec![
+        field_env("NODE_NAME", "spec.nodeName"),
+        field_env("POD_IP", "status.podIP"),
+        env("HADOOP_CONF_DIR", HADOOP_CONF_DIR),
+        env("YARN_CONF_DIR", HADOOP_CONF_DIR),
+    ];
+    let mut mounts = vec![
+        mount(HADOOP_CONF_VOLUME, HADOOP_CONF_DIR, true),
+        mount("yarn-local", YARN_LOCAL_DIR, false),
+    ];
+    if let Some(address) = &slot.static_address
+        && address.keytab_secret.is_some()
+    {
+        mounts.push(mount("nm-keytab", KEYTAB_DIR, true));
     }
     for (index, dataset) in spec.datasets.iter().enumerate() {
         mounts.push(mount(
@@ -296,12 +372,7 @@ fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Co
     };
     Container {
         name: GUARDER_CONTAINER.to_owned(),
-        image: Some(
-            guarder
-                .image
-                .clone()
-                .unwrap_or_else(|| settings.guarder_image.clone()),
-        ),
+        image: Some(guarder_image(spec, settings)),
         args: Some(args),
         env: Some(vec![
             field_env("NODE_NAME", "spec.nodeName"),
@@ -362,16 +433,21 @@ fn pinned_affinity(affinity: Option<&Affinity>, node: &str) -> Affinity {
     affinity
 }
 
-/// The pod's volumes: the Hadoop configuration, local dirs, the guarder's token, the NM's keytab
+/// The pod's volumes: the pool's Hadoop configuration and its rendering, local dirs, the guarder's token, the NM's keytab
 /// on a static address, and the pool's datasets.
 fn pod_volumes(pool: &PoolRef, spec: &ElasticNodePoolSpec, slot: &NodeManagerSlot) -> Vec<Volume> {
     let mut volumes = vec![
         Volume {
-            name: "hadoop-conf".to_owned(),
+            name: POOL_CONF_VOLUME.to_owned(),
             config_map: Some(ConfigMapVolumeSource {
                 name: spec.node_manager.config_map.clone(),
                 ..ConfigMapVolumeSource::default()
             }),
+            ..Volume::default()
+        },
+        Volume {
+            name: HADOOP_CONF_VOLUME.to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Volume::default()
         },
         Volume {
@@ -483,8 +559,9 @@ pub fn node_manager_pod(
     Pod {
         metadata,
         spec: Some(PodSpec {
+            init_containers: Some(vec![hadoop_conf_container(spec, settings, &host, slot)]),
             containers: vec![
-                node_manager_container(spec, &host, slot),
+                node_manager_container(spec, slot),
                 guarder_container(spec, settings),
             ],
             // The guarder sees and signals the NM's container processes.

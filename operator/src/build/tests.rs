@@ -35,11 +35,10 @@ fn build(pool: &ElasticNodePool, slot: &NodeManagerSlot) -> Pod {
 }
 
 fn container<'a>(pod: &'a Pod, name: &str) -> &'a Container {
-    pod.spec
-        .as_ref()
-        .unwrap()
-        .containers
+    let spec = pod.spec.as_ref().unwrap();
+    spec.containers
         .iter()
+        .chain(spec.init_containers.iter().flatten())
         .find(|c| c.name == name)
         .unwrap()
 }
@@ -123,7 +122,7 @@ fn every_example_builds_a_pinned_pod_with_its_guarder(
             && f.operator == "In"
             && f.values.as_deref() == Some(&[node.to_owned()][..])));
     }
-    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    let nm = container(&pod, HADOOP_CONF_CONTAINER);
     let rpc = pool.spec.node_manager.ports.rpc;
     // Without a static IP the NM registers as its pod IP, expanded by the kubelet from the
     // POD_IP variable, which must come first.
@@ -240,7 +239,7 @@ fn static_address_gives_host_name_cni_annotation_and_keytab() {
         annotations[names::YARN_NODE_ID_ANNOTATION],
         "nm-10-20-0-7.yarn.example.com:45454"
     );
-    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    let nm = container(&pod, HADOOP_CONF_CONTAINER);
     assert_eq!(
         env(nm, "YARN-SITE.XML_yarn.nodemanager.hostname"),
         Some("nm-10-20-0-7.yarn.example.com")
@@ -400,7 +399,7 @@ fn remote_shuffle_leaves_the_node_manager_without_a_shuffle_service() {
     let with_uniffle = pool(NIGHTLY);
     assert!(with_uniffle.spec.shuffle.is_some());
     let pod = build(&with_uniffle, &slot("worker-7"));
-    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    let nm = container(&pod, HADOOP_CONF_CONTAINER);
     assert_eq!(
         env(nm, "YARN-SITE.XML_yarn.nodemanager.aux-services"),
         Some("")
@@ -409,10 +408,89 @@ fn remote_shuffle_leaves_the_node_manager_without_a_shuffle_service() {
     let mut local = pool(NIGHTLY);
     local.spec.shuffle = None;
     let pod = build(&local, &slot("worker-7"));
-    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    let nm = container(&pod, HADOOP_CONF_CONTAINER);
     assert_eq!(
         env(nm, "YARN-SITE.XML_yarn.nodemanager.aux-services"),
         None,
         "the admin's yarn-site.xml decides"
+    );
+}
+
+#[test]
+fn an_init_container_renders_the_pods_settings_into_the_configuration_the_nm_reads() {
+    let pool = pool(NIGHTLY);
+    let settings = BuildSettings {
+        guarder_image: "registry.example.com/guarder:1.2.3".to_owned(),
+    };
+    let pod = node_manager_pod(
+        &PoolRef::of(&pool).unwrap(),
+        &pool.spec,
+        &settings,
+        &slot("worker-3"),
+    );
+    let render = container(&pod, HADOOP_CONF_CONTAINER);
+    assert_eq!(
+        render.image.as_deref(),
+        Some("registry.example.com/guarder:1.2.3"),
+        "the guarder's image carries the renderer: the NM image needs nothing of ours"
+    );
+    assert_eq!(
+        render.command.as_deref(),
+        Some(&[HADOOP_CONF_BINARY.to_owned()][..])
+    );
+    let mounts_of = |c: &Container| -> Vec<(String, String, bool)> {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.mount_path.clone(),
+                    m.read_only == Some(true),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        mounts_of(render),
+        [
+            (POOL_CONF_VOLUME.to_owned(), POOL_CONF_DIR.to_owned(), true),
+            (
+                HADOOP_CONF_VOLUME.to_owned(),
+                HADOOP_CONF_DIR.to_owned(),
+                false
+            ),
+        ]
+    );
+    assert_eq!(
+        env(render, "YARN-SITE.XML_yarn.nodemanager.resource.cpu-vcores"),
+        Some("1")
+    );
+    let nm = container(&pod, NODE_MANAGER_CONTAINER);
+    assert!(mounts_of(nm).contains(&(
+        HADOOP_CONF_VOLUME.to_owned(),
+        HADOOP_CONF_DIR.to_owned(),
+        true
+    )));
+    assert!(
+        !mounts_of(nm)
+            .iter()
+            .any(|(name, _, _)| name == POOL_CONF_VOLUME)
+    );
+    assert_eq!(env(nm, "HADOOP_CONF_DIR"), Some(HADOOP_CONF_DIR));
+    assert!(
+        !nm.env.iter().flatten().any(|e| e.name.contains(".XML_")),
+        "the NM's settings are in its files, not its environment"
+    );
+    let volumes = pod.spec.as_ref().unwrap().volumes.as_ref().unwrap();
+    let conf = volumes
+        .iter()
+        .find(|v| v.name == HADOOP_CONF_VOLUME)
+        .unwrap();
+    assert!(conf.empty_dir.is_some());
+    let pool_conf = volumes.iter().find(|v| v.name == POOL_CONF_VOLUME).unwrap();
+    assert_eq!(
+        pool_conf.config_map.as_ref().unwrap().name,
+        pool.spec.node_manager.config_map
     );
 }
