@@ -83,7 +83,9 @@ pub struct NodeManagerStatus {
 pub struct NodeManagerProblem {
     /// The step: `Create`, `Label`, `Drain`, `Removal` (reconcile), `Resize`, `Metrics`
     /// (vertical loop), `Schedule` (the scheduler cannot place the pod; category
-    /// `unschedulable`, the scheduler's message).
+    /// `unschedulable`, the scheduler's message), `Start` (the kubelet cannot start it:
+    /// `init_failed` when the `hadoop-conf` init container failed, else the waiting reason such
+    /// as `image_pull_back_off` or `crash_loop_back_off`).
     pub step: String,
     /// Stable error category, as in the `elastic_yarn_operator_failures_total` metric.
     pub category: String,

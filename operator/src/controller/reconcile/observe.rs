@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodStatus};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
@@ -34,9 +34,108 @@ pub(crate) struct PodView {
     pub node_id: Option<NodeId>,
     pub drain_deadline: Option<Timestamp>,
     pub evicted: bool,
-    /// The scheduler's message while it cannot place the pod (`PodScheduled=False`,
-    /// `Unschedulable`): too few batch resources on the node, a taint, a changed label.
-    pub unschedulable: Option<String>,
+    /// Why the pod does not get its NM running, as its status says: the scheduler cannot place
+    /// it, its `hadoop-conf` init container fails, an image cannot be pulled, a container
+    /// keeps crashing.
+    pub not_starting: Option<NotStarting>,
+}
+
+/// Why an NM pod does not get its NodeManager running (`PodView::not_starting`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NotStarting {
+    /// `Schedule` (the scheduler) or `Start` (the kubelet).
+    pub step: &'static str,
+    /// `unschedulable`, `init_failed`, or the kubelet's reason in snake case
+    /// (`image_pull_back_off`, `crash_loop_back_off`, ...).
+    pub category: String,
+    /// The scheduler's or the kubelet's message, with the container's name.
+    pub message: String,
+}
+
+/// Waiting reasons of a container that will not start by waiting longer.
+const STUCK_WAITING_REASONS: &[&str] = &[
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+];
+
+fn snake_case(reason: &str) -> String {
+    let mut text = String::new();
+    for (index, character) in reason.chars().enumerate() {
+        if character.is_ascii_uppercase() && index > 0 {
+            text.push('_');
+        }
+        text.push(character.to_ascii_lowercase());
+    }
+    text
+}
+
+fn unschedulable(status: &PodStatus) -> Option<NotStarting> {
+    let condition = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    })?;
+    Some(NotStarting {
+        step: "Schedule",
+        category: "unschedulable".to_owned(),
+        message: condition
+            .message
+            .clone()
+            .unwrap_or_else(|| "Unschedulable".to_owned()),
+    })
+}
+
+/// A container waiting for good (a pull that fails, a crash loop, a bad config), or an init
+/// container that failed: the kubelet's reason and message.
+fn container_stuck(status: &PodStatus) -> Option<NotStarting> {
+    let init = status.init_container_statuses.iter().flatten();
+    for container in init.clone() {
+        if let Some(terminated) = container
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .or_else(|| container.last_state.as_ref()?.terminated.as_ref())
+            .filter(|t| t.exit_code != 0)
+        {
+            return Some(NotStarting {
+                step: "Start",
+                category: "init_failed".to_owned(),
+                message: format!(
+                    "init container {} exited with {}: {}",
+                    container.name,
+                    terminated.exit_code,
+                    terminated.message.as_deref().unwrap_or("see its log")
+                ),
+            });
+        }
+    }
+    let containers = init.chain(status.container_statuses.iter().flatten());
+    for container in containers {
+        let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+            continue;
+        };
+        let Some(reason) = waiting
+            .reason
+            .as_deref()
+            .filter(|r| STUCK_WAITING_REASONS.contains(r))
+        else {
+            continue;
+        };
+        return Some(NotStarting {
+            step: "Start",
+            category: snake_case(reason),
+            message: format!(
+                "{}: {reason}: {}",
+                container.name,
+                waiting.message.as_deref().unwrap_or_default()
+            ),
+        });
+    }
+    None
 }
 
 impl PodView {
@@ -64,20 +163,7 @@ impl PodView {
             // A pod of restart policy Always fails only when evicted (Koordinator under memory
             // pressure) or lost with its node; it never comes back by itself.
             evicted: status.and_then(|s| s.phase.as_deref()) == Some("Failed"),
-            unschedulable: status
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|conditions| {
-                    conditions.iter().find(|c| {
-                        c.type_ == "PodScheduled"
-                            && c.status == "False"
-                            && c.reason.as_deref() == Some("Unschedulable")
-                    })
-                })
-                .map(|c| {
-                    c.message
-                        .clone()
-                        .unwrap_or_else(|| "Unschedulable".to_owned())
-                }),
+            not_starting: status.and_then(|s| unschedulable(s).or_else(|| container_stuck(s))),
         })
     }
 

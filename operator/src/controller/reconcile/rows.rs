@@ -67,20 +67,18 @@ fn pod_row(
         used: report.map_or_else(Resources::default, |r| r.used()),
         state,
         problem: problem_of(&pod.node, step_problems, &observed.vertical)
-            .or_else(|| unschedulable(pod)),
+            .or_else(|| not_starting(pod)),
     }
 }
 
-/// A pod the scheduler cannot place: the row says why, so that an NM stuck `Starting` shows it
-/// without `kubectl describe pod`.
-fn unschedulable(pod: &PodView) -> Option<NodeManagerProblem> {
-    pod.unschedulable
-        .as_ref()
-        .map(|message| NodeManagerProblem {
-            step: "Schedule".to_owned(),
-            category: "unschedulable".to_owned(),
-            message: message.clone(),
-        })
+/// A pod the scheduler cannot place, or whose containers cannot start: the row says why, so
+/// that an NM stuck `Starting` shows it without `kubectl describe pod`.
+fn not_starting(pod: &PodView) -> Option<NodeManagerProblem> {
+    pod.not_starting.as_ref().map(|why| NodeManagerProblem {
+        step: why.step.to_owned(),
+        category: why.category.clone(),
+        message: why.message.clone(),
+    })
 }
 
 /// What keeps failing for the NM on `node`: a reconcile step of this reconcile first, else the
@@ -211,7 +209,7 @@ mod tests {
             "message": "0/3 nodes are available: 1 Insufficient kubernetes.io/batch-cpu.",
         }));
         let view = PodView::of(&pending, 45454).expect("a view");
-        let problem = unschedulable(&view).expect("a problem");
+        let problem = not_starting(&view).expect("a problem");
         assert_eq!(
             (problem.step.as_str(), problem.category.as_str()),
             ("Schedule", "unschedulable")
@@ -223,6 +221,67 @@ mod tests {
         );
         let scheduled = pod(serde_json::json!({"type": "PodScheduled", "status": "True"}));
         let view = PodView::of(&scheduled, 45454).expect("a view");
-        assert_eq!(unschedulable(&view), None);
+        assert_eq!(not_starting(&view), None);
+    }
+
+    #[test]
+    fn a_pod_whose_containers_cannot_start_says_why_on_its_row() {
+        let pod = |status: serde_json::Value| -> k8s_openapi::api::core::v1::Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": "pool-nm-node-a",
+                    "annotations": {(names::NODE_ANNOTATION): "node-a"},
+                },
+                "status": status,
+            }))
+            .expect("a pod")
+        };
+        let problem_of_status = |status: serde_json::Value| {
+            not_starting(&PodView::of(&pod(status), 45454).expect("a view"))
+                .map(|p| (p.step, p.category, p.message))
+        };
+        // The hadoop-conf init container failed (a ConfigMap that is not a configuration).
+        let (step, category, message) = problem_of_status(serde_json::json!({
+            "phase": "Pending",
+            "initContainerStatuses": [{
+                "name": "hadoop-conf", "image": "g", "imageID": "", "ready": false,
+                "restartCount": 2,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "message": "yarn-site.xml: not a Hadoop configuration file"}},
+            }],
+        }))
+        .expect("a problem");
+        assert_eq!((step.as_str(), category.as_str()), ("Start", "init_failed"));
+        assert!(
+            message.contains("hadoop-conf exited with 1: yarn-site.xml"),
+            "{message}"
+        );
+        // The NM image cannot be pulled.
+        let (step, category, message) = problem_of_status(serde_json::json!({
+            "phase": "Pending",
+            "containerStatuses": [{
+                "name": "nodemanager", "image": "n", "imageID": "", "ready": false,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"n\""}},
+            }],
+        }))
+        .expect("a problem");
+        assert_eq!(
+            (step.as_str(), category.as_str()),
+            ("Start", "image_pull_back_off")
+        );
+        assert!(message.starts_with("nodemanager: ImagePullBackOff: Back-off pulling"));
+        // Starting normally is no problem.
+        assert_eq!(
+            problem_of_status(serde_json::json!({
+                "phase": "Pending",
+                "containerStatuses": [{
+                    "name": "nodemanager", "image": "n", "imageID": "", "ready": false,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                }],
+            })),
+            None
+        );
     }
 }
