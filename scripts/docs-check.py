@@ -26,11 +26,14 @@ BINARIES = {
     "staticip-controller": "staticip-controller",
     "koordlet-metrics": "koordlet-metrics",
     "guarder": "guarder",
+    "hadoop-conf": "hadoop-conf",
 }
-CLUSTER_TOOLS = {"kubectl", "helm", "curl", "yarn", "for", "done", "do", "export", "cd"}
+CLUSTER_TOOLS = {
+    "kubectl", "helm", "curl", "yarn", "for", "done", "do", "export", "cd", "docker", "buildah",
+}
 FENCE = re.compile(r"^```(\w*)\s*$")
 problems = []
-checked = {"commands": 0, "yaml": 0, "xml": 0, "resources": 0}
+checked = {"commands": 0, "yaml": 0, "xml": 0, "resources": 0, "images": 0}
 
 
 def problem(where, message):
@@ -124,7 +127,7 @@ def check_command(where, words):
         check_program(where, BINARIES[head], words[1:])
     elif head in CLUSTER_TOOLS:
         for word in words[1:]:
-            if word.startswith(("charts/", "docs/")) and not (ROOT / word).exists():
+            if word.startswith(("charts/", "docs/", "images/")) and not (ROOT / word).exists():
                 problem(where, f"{word} does not exist")
 
 
@@ -181,6 +184,34 @@ def check_xml(where, text):
         problem(where, f"XML does not parse: {error}")
 
 
+def check_containerfile():
+    """images/Containerfile builds what the chart names: every file it copies from the checkout
+    exists, every binary it builds is a [[bin]] of the workspace, and every image repository of
+    the chart's values is the title of one of its targets."""
+    where = "images/Containerfile"
+    text = (ROOT / where).read_text()
+    joined = re.sub(r"\\\n\s*", " ", text)
+    for line in joined.splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from=") for w in words):
+            for source in words[1:-1]:
+                if source != "." and not (ROOT / source).exists():
+                    problem(where, f"COPY {source}: no such file in the checkout")
+    declared = set()
+    for manifest in ROOT.glob("*/Cargo.toml"):
+        declared |= set(re.findall(r'\[\[bin\]\]\s*name = "([^"]+)"', manifest.read_text()))
+    for binary in re.findall(r"--bin ([\w-]+)", joined):
+        if binary not in declared:
+            problem(where, f"--bin {binary}: no such binary in the workspace")
+    titles = set(re.findall(r'org\.opencontainers\.image\.title="([^"]+)"', text))
+    values = yaml.safe_load((ROOT / "charts" / "elastic-yarn" / "values.yaml").read_text())
+    for part, settings in values.items():
+        repository = isinstance(settings, dict) and settings.get("image", {}).get("repository")
+        if repository and repository not in titles:
+            problem(where, f"the chart's {part}.image.repository {repository} is built by no target")
+    checked["images"] = len(titles)
+
+
 def main():
     files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     for path in files:
@@ -199,12 +230,14 @@ def main():
                     problem(where, f"JSON does not parse: {error}")
     for path in sorted((ROOT / "docs" / "examples").glob("*.yaml")):
         check_yaml(str(path.relative_to(ROOT)), path.read_text())
+    check_containerfile()
     if problems:
         print("\n".join(problems), file=sys.stderr)
         sys.exit(1)
     print(
         f"docs check: {checked['commands']} commands, {checked['yaml']} YAML blocks "
-        f"({checked['resources']} custom resources), {checked['xml']} XML blocks: all valid"
+        f"({checked['resources']} custom resources), {checked['xml']} XML blocks, "
+        f"{checked['images']} image targets: all valid"
     )
 
 
