@@ -78,6 +78,14 @@ pub async fn crd_rules_refuse_bad_objects_with_their_messages(world: Arc<World>)
         pool("simple-without-user", no_user),
         "auth.user is required when auth.mode is Simple",
     ));
+    for (name, hierarchy) in [
+        ("cgroup-climbs-out", "/kubepods.slice/../../etc"),
+        ("cgroup-relative", "hadoop-yarn"),
+    ] {
+        let mut cgroup = good_spec();
+        cgroup["nodeManager"]["yarnCgroup"] = json!(hierarchy);
+        cases.push((name, pool(name, cgroup), "spec.nodeManager.yarnCgroup"));
+    }
     cases.push((
         "addresses-missing",
         json!({
@@ -95,8 +103,11 @@ pub async fn crd_rules_refuse_bad_objects_with_their_messages(world: Arc<World>)
             "{name}: wanted {message:?} in the API server's answer, got:\n{answer}"
         );
     }
+    let mut good = good_spec();
+    good["nodeManager"]["yarnCgroup"] =
+        json!("/kubepods.slice/kubepods-besteffort.slice/hadoop-yarn");
     let file = world.dir.join("good-pool.json");
-    std::fs::write(&file, pool("good", good_spec()).to_string()).expect("object file");
+    std::fs::write(&file, pool("good", good).to_string()).expect("object file");
     let mut kubectl = world.cluster.kubectl();
     kubectl
         .args(["create", "--dry-run=server", "-f"])

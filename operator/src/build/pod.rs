@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HTTPGetAction, HostAlias, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
-    PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource,
-    SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    EnvVar, EnvVarSource, HTTPGetAction, HostAlias, HostPathVolumeSource, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
+    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, TCPSocketAction,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -56,6 +57,9 @@ pub const NM_DAEMON_MILLI_CORES: u64 = 1000;
 pub const NM_DAEMON_MEMORY_BYTES: u64 = 2 << 30;
 const GUARDER_MILLI_CORES: u64 = 100;
 const GUARDER_MEMORY_BYTES: u64 = 128 << 20;
+/// Where the guarder sees the node's cgroup filesystem (read-only) when the pool names YARN's
+/// cgroup hierarchy (`nodeManager.yarnCgroup`).
+pub const NODE_CGROUP_DIR: &str = "/host/sys/fs/cgroup";
 /// Extra seconds the kubelet waits after the guarder's grace period before killing the pod.
 const TERMINATION_MARGIN_SECONDS: i64 = 30;
 
@@ -221,6 +225,12 @@ fn node_manager_settings(
     {
         settings.push(yarn_site("yarn.nodemanager.aux-services", ""));
     }
+    if let Some(hierarchy) = &spec.node_manager.yarn_cgroup {
+        settings.push(yarn_site(
+            "yarn.nodemanager.linux-container-executor.cgroups.hierarchy",
+            hierarchy.clone(),
+        ));
+    }
     if let Some(address) = &slot.static_address
         && address.keytab_secret.is_some()
     {
@@ -361,6 +371,18 @@ fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Co
     if guarder.application_masters == ApplicationMasterPolicy::Never {
         args.push("--spare-application-masters".to_owned());
     }
+    let mut mounts = vec![mount("guarder-token", GUARDER_TOKEN_DIR, true)];
+    // The NM's executor puts YARN's containers in this hierarchy of the node: the guarder reads
+    // them from the node's cgroup filesystem (its own container's cgroup namespace shows only
+    // itself). The hierarchy is relative to the controller mounts there.
+    if let Some(hierarchy) = &spec.node_manager.yarn_cgroup {
+        args.push(format!("--cgroup-root={NODE_CGROUP_DIR}"));
+        args.push(format!(
+            "--yarn-cgroup={}",
+            hierarchy.trim_start_matches('/')
+        ));
+        mounts.push(mount("node-cgroup", NODE_CGROUP_DIR, true));
+    }
     let health = Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/healthz".to_owned()),
@@ -380,7 +402,7 @@ fn guarder_container(spec: &ElasticNodePoolSpec, settings: &BuildSettings) -> Co
         ]),
         ports: Some(vec![port("guarder", guarder.port)]),
         resources: Some(batch_resources(GUARDER_MILLI_CORES, GUARDER_MEMORY_BYTES)),
-        volume_mounts: Some(vec![mount("guarder-token", GUARDER_TOKEN_DIR, true)]),
+        volume_mounts: Some(mounts),
         readiness_probe: Some(health.clone()),
         liveness_probe: Some(health),
         security_context: Some(SecurityContext {
@@ -465,6 +487,16 @@ fn pod_volumes(pool: &PoolRef, spec: &ElasticNodePoolSpec, slot: &NodeManagerSlo
             ..Volume::default()
         },
     ];
+    if spec.node_manager.yarn_cgroup.is_some() {
+        volumes.push(Volume {
+            name: "node-cgroup".to_owned(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/sys/fs/cgroup".to_owned(),
+                type_: Some("Directory".to_owned()),
+            }),
+            ..Volume::default()
+        });
+    }
     if let Some(secret) = slot
         .static_address
         .as_ref()

@@ -494,3 +494,58 @@ fn an_init_container_renders_the_pods_settings_into_the_configuration_the_nm_rea
         pool.spec.node_manager.config_map
     );
 }
+
+#[test]
+fn a_yarn_cgroup_reaches_the_nm_configuration_and_the_guarder() {
+    let mut pool = pool(NIGHTLY);
+    let pod = build(&pool, &slot("worker-4"));
+    let guarder = container(&pod, GUARDER_CONTAINER);
+    let args = guarder.args.as_ref().unwrap();
+    assert!(!args.iter().any(|a| a.starts_with("--yarn-cgroup")));
+    assert!(
+        !pod.spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.host_path.is_some()),
+        "no node path is mounted unless the pool names a hierarchy"
+    );
+
+    let hierarchy = "/kubepods.slice/kubepods-besteffort.slice/hadoop-yarn";
+    pool.spec.node_manager.yarn_cgroup = Some(hierarchy.to_owned());
+    let pod = build(&pool, &slot("worker-4"));
+    assert_eq!(
+        env(
+            container(&pod, HADOOP_CONF_CONTAINER),
+            "YARN-SITE.XML_yarn.nodemanager.linux-container-executor.cgroups.hierarchy"
+        ),
+        Some(hierarchy)
+    );
+    let guarder = container(&pod, GUARDER_CONTAINER);
+    let args = guarder.args.as_ref().unwrap();
+    assert!(args.contains(&format!("--cgroup-root={NODE_CGROUP_DIR}")));
+    // Relative to the controller mounts: a leading `/` would make the guarder's join drop the
+    // root.
+    assert!(args.contains(
+        &"--yarn-cgroup=kubepods.slice/kubepods-besteffort.slice/hadoop-yarn".to_owned()
+    ));
+    let mount = guarder
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == NODE_CGROUP_DIR)
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    let volume = pod
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    assert_eq!(volume.host_path.as_ref().unwrap().path, "/sys/fs/cgroup");
+}

@@ -231,6 +231,19 @@ pub struct NodeManagerSpec {
     /// Fixed NodeManager ports, so that the YARN node id (`host:port`) is stable.
     #[serde(default)]
     pub ports: NodeManagerPorts,
+    /// YARN's cgroup hierarchy on the node, for an NM image whose LinuxContainerExecutor puts
+    /// YARN's containers in cgroups (e.g. `/kubepods.slice/kubepods-besteffort.slice/hadoop-yarn`):
+    /// written into the NM's `yarn.nodemanager.linux-container-executor.cgroups.hierarchy`, and
+    /// the guarder reads each container's use there, from the node's cgroup filesystem mounted
+    /// read-only. Unset: YARN's containers are the NM's child processes (the default executor)
+    /// and the guarder measures them from `/proc`. The exporter's `--yarn-cgroup` (chart
+    /// `koordletMetrics.yarnCgroups`) must name the same hierarchy, without the leading `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 1024),
+        regex(pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+$")
+    )]
+    pub yarn_cgroup: Option<String>,
 }
 
 fn default_node_label() -> String {
