@@ -247,12 +247,19 @@ fn node_manager_settings(
     settings
 }
 
-/// Locked down as the guarder: no privilege, no capability, nothing written but its volume.
-fn restricted_security_context() -> SecurityContext {
+/// The renderer needs no identity: it runs as the guarder image's unprivileged user whatever
+/// the pod's or the image's user (an image built to run the guarder as root, for a
+/// LinuxContainerExecutor, must not make the init container root), with no privilege, no
+/// capability and nothing written but the emptyDir, whose files every user may read.
+const RENDERER_USER: i64 = 65532;
+
+fn renderer_security_context() -> SecurityContext {
     SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
         run_as_non_root: Some(true),
+        run_as_user: Some(RENDERER_USER),
+        run_as_group: Some(RENDERER_USER),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".to_owned()]),
             add: None,
@@ -284,7 +291,7 @@ fn hadoop_conf_container(
             mount(POOL_CONF_VOLUME, POOL_CONF_DIR, true),
             mount(HADOOP_CONF_VOLUME, HADOOP_CONF_DIR, false),
         ]),
-        security_context: Some(restricted_security_context()),
+        security_context: Some(renderer_security_context()),
         ..Container::default()
     }
 }

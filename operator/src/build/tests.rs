@@ -438,6 +438,12 @@ fn an_init_container_renders_the_pods_settings_into_the_configuration_the_nm_rea
         render.command.as_deref(),
         Some(&[HADOOP_CONF_BINARY.to_owned()][..])
     );
+    let security = render.security_context.as_ref().unwrap();
+    assert_eq!(
+        (security.run_as_user, security.run_as_non_root),
+        (Some(65532), Some(true)),
+        "unprivileged whatever user the guarder image has"
+    );
     let mounts_of = |c: &Container| -> Vec<(String, String, bool)> {
         c.volume_mounts
             .iter()
