@@ -1,8 +1,9 @@
 //! `elastic-yarn-operator doctor` against the chain's setup: the real control plane with the
 //! chart's CRDs and RBAC, Koordinator's real NodeSLO CRD, the exporters and the real RM. The
-//! working pool passes every check; then three things are broken as an admin might break them
+//! working pool passes every check; then four things are broken as an admin might break them
 //! (a NodeSLO threshold that differs from the exporter's, an operator account missing one verb,
-//! a pool whose nodes lack its label) and doctor names each, with a non-zero exit code.
+//! a pool whose nodes lack its label and whose Hadoop configuration is not XML) and doctor names
+//! each, with a non-zero exit code.
 
 use std::process::Output;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use elastic_yarn_e2e::chart;
 use elastic_yarn_e2e::controller::service_account_token;
 use elastic_yarn_e2e::koordinator::set_node_slo;
 use elastic_yarn_e2e::world::{output, run};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -22,6 +23,7 @@ use super::{NAMESPACE, POOL, manifest_for, pool};
 
 const BROKEN_ACCOUNT: &str = "doctor-broken";
 const UNPLACED_POOL: &str = "doctor-unplaced";
+const BROKEN_CONF: &str = "doctor-broken-conf";
 const RELEASE_NAMESPACE: &str = "elastic-yarn";
 
 pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<ChainWorld>) {
@@ -52,6 +54,7 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
         "spec",
         "nodes",
         "batchResources",
+        "hadoopConf",
         "exporters",
         "nodeSlo",
         "resourceManager",
@@ -79,6 +82,16 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
     account_missing_pod_deletion(&world).await;
     let mut unplaced = manifest_for(&world, UNPLACED_POOL, "nowhere", "doctor");
     unplaced["metadata"]["name"] = json!(UNPLACED_POOL);
+    unplaced["spec"]["nodeManager"]["configMap"] = json!(BROKEN_CONF);
+    let maps: Api<ConfigMap> = Api::namespaced(k8s.client.clone(), NAMESPACE);
+    let broken_conf: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": BROKEN_CONF},
+        "data": {"yarn-site.xml": "<configuration><property><name>yarn.x</name>"},
+    }))
+    .expect("a ConfigMap");
+    maps.create(&PostParams::default(), &broken_conf)
+        .await
+        .expect("the broken ConfigMap");
     elastic_yarn_e2e::pools::create(&k8s.client, &unplaced).await;
 
     let broken = doctor(
@@ -115,7 +128,14 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
     );
     let nodes = failed("nodes", "chain/doctor-unplaced");
     assert!(nodes.contains("e2e/pool=nowhere"), "{nodes}");
-    assert_eq!(report["blockers"], 3, "exactly what was broken: {report:#}");
+    let conf = failed("hadoopConf", "chain/doctor-unplaced");
+    assert!(
+        conf.contains(
+            "ConfigMap chain/doctor-broken-conf: yarn-site.xml: not a Hadoop configuration file"
+        ),
+        "{conf}"
+    );
+    assert_eq!(report["blockers"], 4, "exactly what was broken: {report:#}");
 
     // The same as text, for people.
     let text = doctor(&world, &["--pool", &format!("{NAMESPACE}/{UNPLACED_POOL}")]).await;
@@ -128,6 +148,9 @@ pub async fn doctor_passes_the_setup_and_names_what_an_admin_broke(world: Arc<Ch
     // Put everything back for the scenarios after this one.
     set_node_slo(&k8s.client, "chain-1", 70).await;
     elastic_yarn_e2e::pools::delete(&k8s.client, NAMESPACE, UNPLACED_POOL).await;
+    maps.delete(BROKEN_CONF, &DeleteParams::default())
+        .await
+        .expect("the broken ConfigMap removed");
     remove_broken_account(&world).await;
 }
 

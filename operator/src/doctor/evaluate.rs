@@ -217,6 +217,58 @@ pub fn evaluate_node_label(label: &str, labels: Result<Vec<LabelView>, String>) 
     }
 }
 
+/// Keys that tell a NodeManager where its ResourceManager is (one suffices).
+const RM_LOCATION_KEYS: &[&str] = &[
+    "yarn.resourcemanager.hostname",
+    "yarn.resourcemanager.resource-tracker.address",
+    "yarn.resourcemanager.ha.rm-ids",
+];
+
+/// The pool's Hadoop configuration ConfigMap (`name`, its data or `None` when it does not
+/// exist), judged as the NM pod will use it: the `hadoop-conf` init container must parse
+/// `yarn-site.xml`, the NM must parse every `*-site.xml`, and the NM must learn where the RM is.
+pub fn hadoop_configuration(
+    name: &str,
+    data: Option<&std::collections::BTreeMap<String, String>>,
+) -> Finding {
+    let fix_map =
+        "kubectl apply a ConfigMap with the pool's yarn-site.xml (docs/install.md, step 5)";
+    let Some(data) = data else {
+        return Finding::fail(format!("ConfigMap {name} does not exist"), fix_map);
+    };
+    let Some(yarn_site) = data.get("yarn-site.xml") else {
+        return Finding::fail(format!("ConfigMap {name} has no yarn-site.xml"), fix_map);
+    };
+    let mut described = Vec::new();
+    for (file, text) in data.iter().filter(|(file, _)| file.ends_with("-site.xml")) {
+        match guarder::hadoop_conf::parse(file, text) {
+            Ok(properties) => described.push(format!("{file} ({} properties)", properties.len())),
+            Err(error) => {
+                return Finding::fail(
+                    format!("ConfigMap {name}: {error}"),
+                    "make it a Hadoop <configuration> of <property> name/value pairs: the NM \
+                     pod's hadoop-conf init container fails on it (Start/init_failed)",
+                );
+            }
+        }
+    }
+    let knows_rm = guarder::hadoop_conf::parse("yarn-site.xml", yarn_site)
+        .map(|properties| {
+            properties
+                .iter()
+                .any(|p| RM_LOCATION_KEYS.contains(&p.name.as_str()) && !p.value.is_empty())
+        })
+        .unwrap_or(false);
+    if !knows_rm {
+        return Finding::warn(
+            format!("ConfigMap {name}: yarn-site.xml does not say where the RM is"),
+            "set yarn.resourcemanager.hostname (or the HA rm-ids and their addresses): NMs \
+             otherwise look for it at 0.0.0.0",
+        );
+    }
+    Finding::pass(format!("ConfigMap {name}: {}", described.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Status;
@@ -342,6 +394,53 @@ mod tests {
         assert_eq!(
             evaluate_node_label("elastic", Err("disabled".to_owned())).status,
             Status::Fail
+        );
+    }
+
+    #[test]
+    fn the_hadoop_configuration_is_judged_as_the_nm_pod_reads_it() {
+        use std::collections::BTreeMap;
+        let site = |body: &str| format!("<configuration>{body}</configuration>");
+        let rm = "<property><name>yarn.resourcemanager.hostname</name><value>rm</value></property>";
+        let map = |entries: &[(&str, String)]| -> BTreeMap<String, String> {
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect()
+        };
+        assert_eq!(hadoop_configuration("yarn/conf", None).status, Status::Fail);
+        let no_site = map(&[("core-site.xml", site(""))]);
+        assert_eq!(
+            hadoop_configuration("yarn/conf", Some(&no_site)).status,
+            Status::Fail
+        );
+        let broken_core = map(&[
+            ("yarn-site.xml", site(rm)),
+            ("core-site.xml", "<configuration>".to_owned()),
+        ]);
+        let finding = hadoop_configuration("yarn/conf", Some(&broken_core));
+        assert_eq!(finding.status, Status::Fail);
+        assert!(
+            finding
+                .detail
+                .starts_with("ConfigMap yarn/conf: core-site.xml: "),
+            "{}",
+            finding.detail
+        );
+        let no_rm = map(&[("yarn-site.xml", site(""))]);
+        assert_eq!(
+            hadoop_configuration("yarn/conf", Some(&no_rm)).status,
+            Status::Warn
+        );
+        let good = map(&[
+            ("yarn-site.xml", site(rm)),
+            ("log4j.properties", "not xml".to_owned()),
+        ]);
+        let finding = hadoop_configuration("yarn/conf", Some(&good));
+        assert_eq!(finding.status, Status::Pass, "{}", finding.detail);
+        assert_eq!(
+            finding.detail,
+            "ConfigMap yarn/conf: yarn-site.xml (1 properties)"
         );
     }
 }

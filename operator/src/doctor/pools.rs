@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use koordlet_metrics::report::WindowsReport;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Api, Client, ResourceExt};
@@ -11,7 +11,7 @@ use yarn_rm::{ResourceManager, RestResourceManager, RestSettings, RmAuth};
 
 use super::evaluate::{
     ExporterView, LabelView, NodeSloView, evaluate_exporters, evaluate_hadoop_version,
-    evaluate_node_label, evaluate_thresholds,
+    evaluate_node_label, evaluate_thresholds, hadoop_configuration,
 };
 use super::{DoctorArgs, Finding, Report};
 use crate::controller::{datasets, keytabs};
@@ -105,6 +105,11 @@ async fn check_pool(
         selected_nodes(pool, nodes.len(), &eligible),
     );
     report.add(&scope, "batchResources", batch_resources(&eligible));
+    report.add(
+        &scope,
+        "hadoopConf",
+        hadoop_conf(client, &namespace, &pool.spec.node_manager.config_map).await,
+    );
     let exporters = match &validated.metrics {
         MetricsSource::Exporter { port } => {
             let views = exporter_views(&eligible, *port, args.timeout()).await;
@@ -323,6 +328,23 @@ async fn node_slos(
         nodes.push((name, slo, exporter));
     }
     evaluate_thresholds(&nodes)
+}
+
+/// The pool's Hadoop configuration, as its NM pods will read it.
+async fn hadoop_conf(client: &Client, namespace: &str, name: &str) -> Finding {
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    match maps.get_opt(name).await {
+        Ok(map) => hadoop_configuration(
+            &format!("{namespace}/{name}"),
+            map.as_ref()
+                .map(|m| m.data.clone().unwrap_or_default())
+                .as_ref(),
+        ),
+        Err(error) => Finding::warn(
+            format!("cannot read ConfigMap {namespace}/{name}: {error}"),
+            "run doctor as a user that may get ConfigMaps in the pool's namespace",
+        ),
+    }
 }
 
 async fn kerberos(
