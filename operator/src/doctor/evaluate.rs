@@ -236,13 +236,21 @@ pub fn hadoop_configuration(
     let Some(data) = data else {
         return Finding::fail(format!("ConfigMap {name} does not exist"), fix_map);
     };
-    let Some(yarn_site) = data.get("yarn-site.xml") else {
+    if !data.contains_key("yarn-site.xml") {
         return Finding::fail(format!("ConfigMap {name} has no yarn-site.xml"), fix_map);
-    };
+    }
     let mut described = Vec::new();
+    let mut knows_rm = false;
     for (file, text) in data.iter().filter(|(file, _)| file.ends_with("-site.xml")) {
         match guarder::hadoop_conf::parse(file, text) {
-            Ok(properties) => described.push(format!("{file} ({} properties)", properties.len())),
+            Ok(properties) => {
+                if file == "yarn-site.xml" {
+                    knows_rm = properties.iter().any(|p| {
+                        RM_LOCATION_KEYS.contains(&p.name.as_str()) && !p.value.is_empty()
+                    });
+                }
+                described.push(format!("{file} ({} properties)", properties.len()));
+            }
             Err(error) => {
                 return Finding::fail(
                     format!("ConfigMap {name}: {error}"),
@@ -252,13 +260,6 @@ pub fn hadoop_configuration(
             }
         }
     }
-    let knows_rm = guarder::hadoop_conf::parse("yarn-site.xml", yarn_site)
-        .map(|properties| {
-            properties
-                .iter()
-                .any(|p| RM_LOCATION_KEYS.contains(&p.name.as_str()) && !p.value.is_empty())
-        })
-        .unwrap_or(false);
     if !knows_rm {
         return Finding::warn(
             format!("ConfigMap {name}: yarn-site.xml does not say where the RM is"),
